@@ -49,7 +49,8 @@ def first_exhausted(counts: Sequence[int], shares: Sequence[float]) -> list[int]
 
     The output size is min(n / p). The leaf that sets it (and any leaf tied with it, as leaves
     of one proportional group always are) gives all its rows; the others split the rest in
-    proportion to their shares, each kept below its own count, so no other leaf is exhausted.
+    proportion to their shares, each kept below its own count, so no other leaf is exhausted
+    (the output is then slightly smaller than min(n / p) where tiny leaves cannot take a row).
     """
     ratios = [n / p for n, p in zip(counts, shares, strict=True)]
     size = min(ratios)
@@ -57,7 +58,9 @@ def first_exhausted(counts: Sequence[int], shares: Sequence[float]) -> list[int]
     tied = [i for i, r in enumerate(ratios) if math.isclose(r, size, rel_tol=1e-9)]
     others = [i for i in range(len(counts)) if i not in tied]
     rest = max(0, math.floor(size + 1e-6) - sum(counts[i] for i in tied))
-    bounds = [counts[i] - 1 for i in others]
+    # Below its own count (not exhausted), and at most its share rounded up: rows that tiny
+    # leaves cannot take are left out rather than piled onto the one leaf with room.
+    bounds = [min(counts[i] - 1, math.ceil(shares[i] * size - 1e-9)) for i in others]
     split = apportion(min(rest, sum(bounds)), [shares[i] for i in others], bounds)
     out = list(counts)
     for i, q in zip(others, split, strict=True):
