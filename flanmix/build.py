@@ -19,6 +19,7 @@ from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
 from flanmix.publish.parquet import shard_name, write_shard
 from flanmix.sources.files import TaskCount, count_task, read_shards
+from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import Mixture
 from flanmix.spec.models import TotalEpoch
 
@@ -57,6 +58,8 @@ def build(
     read_shard_rows: int = 20_000,
     command: str = "",
     progress: Callable[[str], None] = lambda _: None,
+    cache: Path | None = None,
+    skip_failed_sources: bool = False,
 ) -> BuildResult:
     from flanmix.pipeline.graph import run_graph
     from flanmix.pipeline.options import pipeline_setup
@@ -68,6 +71,11 @@ def build(
     out = Path(out).resolve()
     staging = staging_mod.prepare(out, overwrite)
     try:
+        mixture, skipped = prepare_sources(
+            mixture, cache, skip_failed=skip_failed_sources, progress=progress
+        )
+        if any(t.snapshot for t in mixture.tasks.values()):
+            check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
         # The plan from source rows fails early when the epoch rule cannot be met; the build
         # plans again from the rows that render.
@@ -90,7 +98,7 @@ def build(
             max_shard_bytes=max_shard_bytes,
         )
         progress("writing manifest, stats and dataset card")
-        result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task)
+        result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task, skipped)
         staging_mod.finish(staging, out)
         return dataclasses.replace(result, out=out)
     except BaseException:
@@ -106,6 +114,7 @@ def _finalize(
     out: Path,
     command: str,
     limit: int | None,
+    skipped: dict[str, str],
 ) -> BuildResult:
     by_kind: dict[str, list[Any]] = {}
     for kind, value in parts:
@@ -146,7 +155,7 @@ def _finalize(
         for i in sorted(shards)
     ]
     manifest = build_manifest(
-        mixture, counts, shard_list, spec_hash(mixture, counts, limit), command, limit
+        mixture, counts, shard_list, spec_hash(mixture, counts, limit), command, limit, skipped
     )
     write_json(staging / "manifest.json", manifest)
     write_json(staging / "stats.json", stats)

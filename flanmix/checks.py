@@ -28,7 +28,8 @@ def check_mixture(mixture: Mixture) -> dict[str, CompiledFamily]:
     provided = set(environment().globals)
     for task_name, types in sorted(task_template_types(mixture).items()):
         task = mixture.tasks[task_name]
-        list_files(task)  # a missing source is reported even when its columns are declared
+        if task.source.in_place:  # a missing file is reported even when its columns are declared
+            list_files(task)
         fam = compiled[task.family]
         doc = mixture.families[task.family].doc
         used: dict[int, CompiledTemplate] = {}
@@ -65,6 +66,8 @@ def check_mixture(mixture: Mixture) -> dict[str, CompiledFamily]:
                         path=f"collections.{task.collection}.fewshot.tokenizer",
                         hint=e.hint or "relative paths resolve against the mixture's root",
                     ) from None
+        if not task.source.in_place:
+            continue  # fields are known once the source is snapshotted (build checks again)
         fields = set(source_fields(task))
         for t in used.values():
             missing = sorted(t.fields - fields - provided)

@@ -4,13 +4,42 @@ from __future__ import annotations
 
 import json
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("flanmix-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(_session_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Snapshots go to a cache shared by this test session, never ~/.cache; retries are quick."""
+    monkeypatch.setenv("FLANMIX_CACHE", str(_session_cache))
+    monkeypatch.setenv("FLANMIX_RETRY_BACKOFF", "0")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+
+
+@pytest.fixture
+def hub(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """A loopback fake Hub (tests/fakehub.py) that flanmix's Hub code talks to via HF_ENDPOINT,
+    with xet off, no token and a private Hugging Face cache."""
+    from fakehub import FakeHub
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path_factory.mktemp("hf-cache")))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with FakeHub() as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        yield server
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from flanmix.cli.common import (
     load,
     mixture_option,
     progress,
+    source_options,
     templates_option,
 )
 
@@ -58,6 +59,7 @@ from flanmix.cli.common import (
     show_default=True,
     help="Target size of one Parquet shard before compression.",
 )
+@source_options
 def command(
     mixture: str,
     template_dirs: tuple[str, ...],
@@ -69,6 +71,8 @@ def command(
     overwrite: bool,
     beam_options: tuple[str, ...],
     max_shard_bytes: int,
+    cache: Path | None,
+    skip_failed_sources: bool,
 ) -> None:
     """Build a mixture into sharded Parquet with a manifest, stats and a dataset card."""
     from flanmix.pipeline.options import parse_overrides  # imports Beam: only when building
@@ -86,6 +90,8 @@ def command(
         max_shard_bytes=max_shard_bytes,
         command=command_line(click.get_current_context()),
         progress=progress,
+        cache=cache,
+        skip_failed_sources=skip_failed_sources,
     )
     stats = result.stats
     drops = ", ".join(f"{k} {v:,}" for k, v in stats["dropped"].items()) or "none"
@@ -93,3 +99,9 @@ def command(
         f"built {result.out}: {stats['written_rows']:,} rows in "
         f"{len(result.manifest['shards'])} shard(s); dropped: {drops}"
     )
+    skipped = result.manifest["skipped_sources"]
+    if skipped:
+        click.echo(
+            f"incomplete: left out {len(skipped)} task(s) whose source failed: "
+            + ", ".join(skipped)
+        )

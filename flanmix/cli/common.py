@@ -83,3 +83,24 @@ def import_options(f: F) -> F:
         metavar="DIR",
         help="Folder for the family YAML files (created if missing).",
     )(f)
+
+
+def source_options(f: F) -> F:
+    """Where snapshots live, and whether a failed source stops the command."""
+    f = click.option(
+        "--skip-failed-sources",
+        is_flag=True,
+        help="Go on without tasks whose source cannot be fetched (the card lists them).",
+    )(f)
+    return cache_option(f)
+
+
+def cache_option(f: F) -> F:
+    return click.option(
+        "--cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        envvar="FLANMIX_CACHE",
+        default=None,
+        metavar="DIR",
+        help="Snapshot cache [default: $FLANMIX_CACHE or ~/.cache/flanmix].",
+    )(f)

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import click
 
 from flanmix.build import count_sources
 from flanmix.checks import check_mixture
-from flanmix.cli.common import limit_option, load, mixture_option, progress, templates_option
+from flanmix.cli.common import (
+    limit_option,
+    load,
+    mixture_option,
+    progress,
+    source_options,
+    templates_option,
+)
 from flanmix.plan.plan import format_plan, make_plan, task_leaf_counts
+from flanmix.sources.snapshot import prepare_sources
 
 
 @click.command("plan")
@@ -25,12 +34,15 @@ from flanmix.plan.plan import format_plan, make_plan, task_leaf_counts
     help="Output format.",
 )
 @click.option("--seed", type=int, default=None, help="Override the mixture's seed.")
+@source_options
 def command(
     mixture: str,
     template_dirs: tuple[str, ...],
     limit_per_task: int | None,
     fmt: str,
     seed: int | None,
+    cache: Path | None,
+    skip_failed_sources: bool,
 ) -> None:
     """Print the plan of a mixture: rates, shares and exact quotas per leaf.
 
@@ -41,6 +53,7 @@ def command(
     if seed is not None:
         m = dataclasses.replace(m, seed=seed)
     check_mixture(m)
+    m, _ = prepare_sources(m, cache, skip_failed=skip_failed_sources, progress=progress)
     counts = count_sources(m, limit_per_task, progress)
     rows = {name: c.rows for name, c in counts.items()}
     click.echo(format_plan(make_plan(m, task_leaf_counts(m, rows)), fmt))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import click
 
 from flanmix.checks import check_mixture, task_template_types
-from flanmix.cli.common import load, mixture_option, templates_option
+from flanmix.cli.common import load, mixture_option, progress, source_options, templates_option
 from flanmix.errors import FlanmixError
 from flanmix.render.fewshot import held_out, needs_pool, smallest_pool
 from flanmix.render.render import LeafContext, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily
 from flanmix.sources.files import Example, count_task, read_shard, read_shards
+from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import Task, parse_leaf_type
 
 
@@ -30,6 +32,7 @@ from flanmix.spec.load import Task, parse_leaf_type
     help="Only these template types (fs_opt) or leaf types (fs_opt+x_shot); repeatable.",
 )
 @click.option("--seed", type=int, default=None, help="Override the mixture's seed.")
+@source_options
 def command(
     mixture: str,
     template_dirs: tuple[str, ...],
@@ -37,9 +40,13 @@ def command(
     tasks: tuple[str, ...],
     types: tuple[str, ...],
     seed: int | None,
+    cache: Path | None,
+    skip_failed_sources: bool,
 ) -> None:
     """Show the first rendered rows of each leaf (task × template type)."""
     m = load(mixture, template_dirs)
+    check_mixture(m)
+    m, _ = prepare_sources(m, cache, skip_failed=skip_failed_sources, progress=progress)
     compiled = check_mixture(m)
     leaves = task_template_types(m)
     for name in tasks:

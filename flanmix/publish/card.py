@@ -92,12 +92,26 @@ def dataset_card(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
         "",
         "## Sources",
         "",
-        "| task | rows | license | sha256 |",
-        "| --- | ---: | --- | --- |",
+        "| task | kind | location | revision | rows | license | sha256 |",
+        "| --- | --- | --- | --- | ---: | --- | --- |",
     ]
     for s in manifest["sources"]:
         sha = ", ".join(f["sha256"][:12] for f in s["files"])
-        lines.append(f"| {s['task']} | {s['rows']:,} | {s['license'] or 'unknown'} | {sha} |")
+        snap = s.get("snapshot", {})
+        revision = str(snap.get("resolved_revision") or snap.get("revision") or "-")[:12]
+        lines.append(
+            f"| {s['task']} | {s['kind']} | {s['location']} | {revision} | {s['rows']:,} | "
+            f"{s['license'] or 'unknown'} | {sha} |"
+        )
+    skipped = manifest.get("skipped_sources") or {}
+    if skipped:
+        lines += [
+            "",
+            f"**Incomplete: {len(skipped)} task(s) were left out because their source failed** "
+            "(`--skip-failed-sources`):",
+            "",
+        ]
+        lines += [f"- `{task}`: {why}" for task, why in skipped.items()]
     lines += [
         "",
         "## Columns",

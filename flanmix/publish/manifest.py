@@ -122,6 +122,7 @@ def build_manifest(
     spec_digest: str,
     command: str,
     limit: int | None,
+    skipped: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     return {
         "flanmix_version": __version__,
@@ -132,18 +133,8 @@ def build_manifest(
         "epoch": epoch_name(mixture.epoch),
         "limit_per_task": limit,
         "command": command,
-        "sources": [
-            {
-                "task": name,
-                "kind": mixture.tasks[name].source.kind,
-                "license": mixture.tasks[name].license,
-                "rows": count.rows,
-                "files": [
-                    {"path": f.path, "rows": f.rows, "sha256": f.sha256} for f in count.files
-                ],
-            }
-            for name, count in sorted(counts.items())
-        ],
+        "sources": [_source(mixture, name, count) for name, count in sorted(counts.items())],
+        "skipped_sources": dict(sorted((skipped or {}).items())),
         "templates": {
             name: hashlib.sha256(Path(f.doc.file).read_bytes()).hexdigest()
             for name, f in sorted(mixture.families.items())
@@ -151,6 +142,23 @@ def build_manifest(
         "total_rows": sum(s["rows"] for s in shards),
         "shards": shards,
     }
+
+
+def _source(mixture: Mixture, name: str, count: TaskCount) -> dict[str, Any]:
+    task = mixture.tasks[name]
+    origin = task.origin or task.source
+    entry: dict[str, Any] = {
+        "task": name,
+        "kind": origin.kind,
+        "location": origin.location,
+        "license": task.license,
+        "rows": count.rows,
+        "files": [{"path": f.path, "rows": f.rows, "sha256": f.sha256} for f in count.files],
+    }
+    if task.snapshot:
+        keys = ("revision", "resolved_revision", "inputs", "dropped", "checks")
+        entry["snapshot"] = {k: task.snapshot[k] for k in keys if k in task.snapshot}
+    return entry
 
 
 def write_json(path: Path, data: Any) -> None:

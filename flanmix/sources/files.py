@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import glob
+import hashlib
 import itertools
 import json
 from collections.abc import Iterator
@@ -20,7 +21,6 @@ import pyarrow.parquet as pq
 
 from flanmix.errors import SourceError
 from flanmix.hashing import file_sha256
-from flanmix.sources.niv2 import iter_niv2
 from flanmix.spec.load import Task
 
 
@@ -68,10 +68,40 @@ def _where(task: Task) -> str:
     return f"task '{task.name}' ({task.file}, {task.key_path}.source)"
 
 
+def is_url(path: str) -> bool:
+    return "://" in path
+
+
+def _open(path: str, mode: str, **kwargs: Any) -> Any:
+    """A local file, or any fsspec URL (gs://, s3://, memory://, ...) through fsspec."""
+    if is_url(path):
+        import fsspec
+
+        return fsspec.open(path, mode, **kwargs).open()
+    return open(path, mode, **kwargs)
+
+
+def _checksum(path: str) -> str:
+    if not is_url(path):
+        return file_sha256(path)
+    h = hashlib.sha256()
+    with _open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
 def list_files(task: Task) -> list[str]:
     pattern = task.source_pattern()
-    matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
-    matches = [m for m in matches if Path(m).is_file()]
+    if is_url(pattern):
+        import fsspec
+
+        fs, _ = fsspec.core.url_to_fs(pattern)
+        found = fs.glob(pattern) if glob.has_magic(pattern) else [pattern]
+        matches = sorted(fs.unstrip_protocol(m) for m in found if fs.isfile(m))
+    else:
+        matches = sorted(glob.glob(pattern)) if glob.has_magic(pattern) else [pattern]
+        matches = [m for m in matches if Path(m).is_file()]
     if not matches:
         raise SourceError(
             f"source file not found: {pattern} for {_where(task)}; check `path` "
@@ -82,6 +112,11 @@ def list_files(task: Task) -> list[str]:
 
 def count_task(task: Task, limit: int | None = None) -> TaskCount:
     """Count (and check) every file of a task; a source with zero rows is an error."""
+    if not task.source.in_place:
+        raise SourceError(
+            f"{_where(task)} is a {task.source.kind} source, which is read from its snapshot; "
+            "take snapshots first (`flanmix snapshot`, or sources.snapshot.prepare_sources)"
+        )
     paths = list_files(task)
     files: list[SourceFile] = []
     offset = 0
@@ -89,7 +124,7 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
         wanted = None if limit is None else limit - offset
         rows = sum(1 for _ in itertools.islice(_iter_file(task, path), wanted))
         label = "" if len(paths) == 1 else f"{_relative_to_glob(path, task.source_pattern())}:"
-        files.append(SourceFile(path, label, rows, file_sha256(path), offset))
+        files.append(SourceFile(path, label, rows, _checksum(path), offset))
         offset += rows
         if limit is not None and offset >= limit:
             break
@@ -150,18 +185,27 @@ def source_fields(task: Task) -> list[str]:
 
 def _parquet(path: str, task: Task) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(path)
+        return pq.ParquetFile(_open(path, "rb") if is_url(path) else path)
     except Exception as e:  # pyarrow raises several types for unreadable files
         raise SourceError(f"cannot read Parquet file {path} for {_where(task)}: {e}") from None
 
 
-def _iter_file(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]]:
+def iter_records(task: Task, path: str, fmt: str) -> Iterator[dict[str, Any]]:
+    """Every record of one file in format `fmt` (jsonl, parquet, csv, tsv) with the task's
+    column settings: how snapshots read downloaded files."""
+    return _iter_file(task, path, fmt=fmt)
+
+
+def _iter_file(
+    task: Task, path: str, skip: int = 0, fmt: str | None = None
+) -> Iterator[dict[str, Any]]:
     """The file's records from row `skip` on (rows before it are not decoded where avoidable)."""
     src = task.source
+    fmt = fmt or src.kind
     try:
-        if src.kind == "jsonl":
+        if fmt == "jsonl":
             yield from _iter_jsonl(task, path, skip)
-        elif src.kind == "parquet":
+        elif fmt == "parquet":
             pfile = _parquet(path, task)
             names = pfile.schema_arrow.names
             if src.id_field and src.id_field not in names:
@@ -174,13 +218,8 @@ def _iter_file(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]]
                 if seen + batch.num_rows > skip:
                     yield from batch.slice(max(0, skip - seen)).to_pylist()
                 seen += batch.num_rows
-        elif src.kind == "niv2":
-            try:
-                yield from itertools.islice(iter_niv2(path), skip, None)
-            except (ValueError, json.JSONDecodeError) as e:
-                raise SourceError(f"{path}: {e} for {_where(task)}") from None
         else:
-            yield from itertools.islice(_iter_delimited(task, path), skip, None)
+            yield from itertools.islice(_iter_delimited(task, path, fmt), skip, None)
     except OSError as e:
         raise SourceError(f"cannot read {path} for {_where(task)}: {e.strerror}") from None
     except UnicodeDecodeError as e:
@@ -198,7 +237,7 @@ def _check_id(task: Task, record: dict[str, Any], path: str, line: int) -> None:
 
 def _iter_jsonl(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]]:
     row = 0
-    with open(path, encoding="utf-8") as f:
+    with _open(path, "r", encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -220,10 +259,10 @@ def _iter_jsonl(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]
             yield record
 
 
-def _iter_delimited(task: Task, path: str) -> Iterator[dict[str, Any]]:
+def _iter_delimited(task: Task, path: str, fmt: str) -> Iterator[dict[str, Any]]:
     src = task.source
-    with open(path, encoding="utf-8", newline="") as f:
-        if src.kind == "tsv":
+    with _open(path, "r", encoding="utf-8", newline="") as f:
+        if fmt == "tsv":
             reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         else:
             reader = csv.reader(f)

@@ -5,6 +5,7 @@ Nothing here reads source data: a mixture is validated before any data is touche
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass, field
@@ -53,9 +54,15 @@ class Task:
     inverted: bool = False
     fewshot: FewShotSettings = field(default_factory=FewShotSettings)
     options: OptionsSettings = field(default_factory=OptionsSettings)
+    origin: SourceSpec | None = None  # the source as written, once `source` reads a snapshot
+    snapshot: dict[str, Any] | None = None  # the snapshot's record (rows, revision, checksums)
 
     def source_pattern(self) -> str:
-        return str(Path(self.root) / self.source.path)
+        """The source's path (rooted unless it is an fsspec URL), else its URL or Hub repo."""
+        path = self.source.path
+        if path is None:
+            return self.source.location
+        return path if "://" in path else str(Path(self.root) / path)
 
 
 @dataclass(frozen=True)
@@ -331,6 +338,27 @@ def _included_path(name: str, path: Path, doc: YamlDoc) -> Path:
         return resolve_mixture_path(name)
     except SpecError as e:
         return _raise(f"cannot include '{name}': {e}", doc, ("include", name))
+
+
+def without_tasks(mixture: Mixture, names: set[str]) -> Mixture:
+    """The mixture without these tasks' leaves; groups left empty disappear with them."""
+    if not names:
+        return mixture
+
+    def prune(g: Group) -> Group | None:
+        leaves = tuple(leaf for leaf in g.leaves if leaf[0] not in names)
+        members = tuple((w, m) for w, m in ((w, prune(m)) for w, m in g.members) if m)
+        if not leaves and not members:
+            return None
+        return Group(g.name, members, leaves)
+
+    tree = prune(mixture.tree)
+    if tree is None:
+        raise SpecError(
+            f"mixture {mixture.name} has no task left without {', '.join(sorted(names))}"
+        )
+    tasks = {n: t for n, t in mixture.tasks.items() if n not in names}
+    return dataclasses.replace(mixture, tree=tree, tasks=tasks)
 
 
 def _task_identity(t: Task) -> tuple[Any, ...]:

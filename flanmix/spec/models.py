@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -19,7 +20,8 @@ TEMPLATE_TYPES = ("zs_opt", "zs_noopt", "fs_opt", "fs_noopt")
 # Few-shot types are part of the vocabulary but need the few-shot renderer to be built.
 RENDERABLE_TEMPLATE_TYPES = TEMPLATE_TYPES
 FEWSHOT_FORMATS = ("template_mix", "x_shot")
-SOURCE_KINDS = ("jsonl", "parquet", "csv", "tsv", "niv2")
+FILE_KINDS = ("jsonl", "parquet", "csv", "tsv")
+SOURCE_KINDS = (*FILE_KINDS, "niv2", "cot", "dialog", "hub")
 EPOCH_RULES = ("first_exhausted", "all", "total")
 
 
@@ -103,16 +105,36 @@ Rate = Annotated[ProportionalRate | FixedRate, Field(discriminator="rule")]
 
 
 class SourceSpec(StrictModel):
-    """Local files. `path` may be a glob; relative paths resolve against the mixture's root.
+    """Where a task's records come from and what shape they have.
 
-    `niv2` reads Super-NaturalInstructions task JSON files (see sources/niv2.py)."""
+    `kind` is the shape: jsonl, parquet, csv, tsv (files read where they are); niv2 (a
+    Super-NaturalInstructions task file), cot (Flan's question/answer/rationale TSV), dialog
+    (conversations cut into one context → next-turn example each) and hub (a Hub dataset's
+    Parquet files). The location is one of `path` (a local path or fsspec URL, globs allowed;
+    relative paths resolve against the mixture's root), `url` (HTTP(S), pinned by `sha256`) or
+    `repo_id` (a Hub dataset repo). Everything but files read in place is fetched once into a
+    Parquet snapshot (sources/snapshot.py) that the build reads.
+    """
 
     kind: str
-    path: str
+    path: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    repo_id: str | None = None
+    config: str | None = None
+    split: str = "train"
+    revision: str = "main"
+    data_files: list[str] | None = None  # globs inside a Hub repo, when its layout is unusual
+    format: Literal["jsonl", "parquet", "csv", "tsv"] | None = None  # of a url/dialog file
+    rename: dict[str, str] = Field(default_factory=dict)  # source column -> field name
+    filter: dict[str, Any] = Field(default_factory=dict)  # field -> kept value or values
     id_field: str | None = None
     columns: list[str] | None = None
     header: bool = False
     unescape: bool = False
+    task: str | None = None  # niv2: the task file's stem inside an archive or Hub mirror
+    outputs: Literal["first", "all"] = "first"  # niv2: instances with several outputs
+    style: Literal["wiki_dialog", "qrecc"] | None = None  # dialog
 
     @field_validator("kind")
     @classmethod
@@ -121,8 +143,30 @@ class SourceSpec(StrictModel):
             raise ValueError(f"unknown source kind '{v}'; {did_you_mean(v, SOURCE_KINDS)}")
         return v
 
+    @field_validator("sha256")
+    @classmethod
+    def _sha256(cls, v: str | None) -> str | None:
+        if v is not None and not re.fullmatch(r"[0-9a-f]{64}", v):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got '{v}'")
+        return v
+
     @model_validator(mode="after")
-    def _delimited(self) -> SourceSpec:
+    def _consistent(self) -> SourceSpec:
+        where = [k for k in ("path", "url", "repo_id") if getattr(self, k)]
+        if len(where) != 1:
+            raise ValueError(
+                "give a source exactly one of `path` (local or fsspec), `url` (with `sha256`) "
+                f"or `repo_id` (a Hub dataset); got {', '.join(where) or 'none'}"
+            )
+        if self.kind == "hub" and not self.repo_id:
+            raise ValueError("a hub source needs `repo_id` (e.g. nyu-mll/glue)")
+        if self.repo_id and self.kind not in ("hub", "niv2", "dialog"):
+            raise ValueError(f"`repo_id` is for hub, niv2 and dialog sources, not {self.kind}")
+        if self.url and not self.sha256:
+            raise ValueError(
+                "a url source needs `sha256: <64 hex digits>` so a changed file is refused; "
+                "compute it with `sha256sum` on a copy you trust"
+            )
         if self.kind in ("csv", "tsv"):
             if not self.columns and not self.header:
                 raise ValueError(
@@ -133,7 +177,22 @@ class SourceSpec(StrictModel):
                 raise ValueError(f"columns repeat a name: {self.columns}")
         elif self.columns or self.header or self.unescape:
             raise ValueError("`columns`, `header` and `unescape` apply to csv and tsv sources only")
+        if self.kind == "dialog" and not self.style:
+            raise ValueError("a dialog source needs `style: wiki_dialog` or `style: qrecc`")
+        if self.kind != "dialog" and self.style:
+            raise ValueError("`style` applies to dialog sources only")
+        if self.kind == "niv2" and not self.path and not self.task:
+            raise ValueError("a niv2 source from a url or repo_id needs `task: taskNNN_name`")
         return self
+
+    @property
+    def location(self) -> str:
+        return self.path or self.url or str(self.repo_id)
+
+    @property
+    def in_place(self) -> bool:
+        """Files read where they are by the workers; everything else goes through a snapshot."""
+        return self.kind in FILE_KINDS and self.path is not None
 
 
 def _known_formats(names: list[str]) -> list[str]:

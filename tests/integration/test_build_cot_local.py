@@ -33,9 +33,11 @@ def test_cot_local_counts_match_the_source_files(
     shared_data: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from flanmix.build import count_sources
+    from flanmix.sources.snapshot import prepare_sources
 
     monkeypatch.setenv("FLAN_V2_DIR", str(shared_data / "flan_v2"))
-    counts = count_sources(load_mixture("cot-local"), limit=None)
+    mixture, _ = prepare_sources(load_mixture("cot-local"))
+    counts = count_sources(mixture, limit=None)
     assert counts["cot_gsm8k"].rows == 7473  # SOURCE.md: one row per line
     assert counts["cot_qasc"].rows == 1084
 

@@ -15,6 +15,7 @@ from flanmix.render.fewshot import smallest_pool
 from flanmix.render.render import leaf_context, render_example
 from flanmix.sources.files import count_task, read_shard, read_shards
 from flanmix.sources.niv2 import iter_niv2
+from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import load_mixture
 
 FIXTURE = ROOT / "tests" / "fixtures" / "niv2"
@@ -58,15 +59,16 @@ def test_a_json_file_of_another_shape_is_reported(
         "task9001_even_numbers.json", "bad.json"
     )
     m = load_mixture(str(make_mixture(text, templates={})))
-    with pytest.raises(SourceError, match="not a Super-NaturalInstructions task file"):
-        count_task(m.tasks["task9001_even_numbers"])
+    with pytest.raises(SourceError, match="missing Positive Examples, Instances") as e:
+        prepare_sources(m, tmp_path / "cache")
+    assert "bad.json" in str(e.value) and "task9001_even_numbers" in str(e.value)
 
 
 def test_niv2_family_renders_definition_examples_and_pool_exemplars(
     make_mixture: Callable[..., Path],
 ) -> None:
     text = MIXTURE.format(root=FIXTURE, templates=bundled_dir("templates"))
-    m = load_mixture(str(make_mixture(text, templates={})))
+    m, _ = prepare_sources(load_mixture(str(make_mixture(text, templates={}))))
     compiled = check_mixture(m)
     task = m.tasks["task9001_even_numbers"]
     examples = [e for s in read_shards(count_task(task)) for e in read_shard(task, s)]

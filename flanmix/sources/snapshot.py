@@ -1,0 +1,465 @@
+"""Snapshots: every source that is not a plain file read in place (Hub datasets, URLs, NIv2
+task files, CoT TSVs, dialogs) is fetched once, normalised to one Parquet file with an
+`example_id` column, and recorded with its row count, pinned revision and checksums.
+
+Layout: `<cache>/snapshots/<name>-<key>/{data.parquet,snapshot.json}`. The key hashes the
+source spec (and, for local inputs, their checksums), so tasks reading the same source (a task
+and its inverted twin) share one snapshot. A snapshot is written into a
+temporary folder and renamed into place complete, `snapshot.json` last, so an interrupted run
+never leaves a truncated snapshot and a failed refresh keeps the old one. Builds read
+snapshots only; Beam workers never talk to the Hub.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flanmix import __version__
+from flanmix.errors import FlanmixError, SourceError
+from flanmix.hashing import file_sha256
+from flanmix.sources import cot, dialog, hub, niv2
+from flanmix.sources.fetch import Retry, default_retry, download
+from flanmix.sources.files import iter_records, list_files
+from flanmix.sources.records import Drops
+from flanmix.spec.load import Mixture, Task, without_tasks
+from flanmix.spec.models import SourceSpec
+
+FORMAT = 1  # bump when the snapshot layout or normalisation changes
+BATCH_ROWS = 2048
+Row = tuple[str, dict[str, Any]]
+Note = Callable[[str], None]
+
+
+def default_cache() -> Path:
+    return Path(os.environ.get("FLANMIX_CACHE") or Path.home() / ".cache" / "flanmix")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    task: str
+    dir: Path
+    info: dict[str, Any]
+
+    @property
+    def data(self) -> Path:
+        return self.dir / "data.parquet"
+
+    @property
+    def rows(self) -> int:
+        return int(self.info["rows"])
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a fetch produced: local files to read, and where they came from."""
+
+    files: list[tuple[str, str]]  # (label used in ids and messages, local path)
+    origin: dict[str, Any]
+    checks: list[str] = dataclasses.field(default_factory=list)
+
+
+def _where(task: Task) -> str:
+    return f"task '{task.name}' ({task.file}, {task.key_path}.source)"
+
+
+def snapshot_key(task: Task) -> str:
+    src = task.source
+    payload: dict[str, Any] = {"format": FORMAT, "source": src.model_dump()}
+    if src.path is not None:  # local inputs: a changed file makes a new snapshot
+        payload["inputs"] = [file_sha256(p) for p in list_files(task)]
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _folder(task: Task, cache: Path) -> Path:
+    src = task.source
+    if src.kind == "niv2":
+        name = src.task or Path(src.location).stem
+    elif src.repo_id:
+        name = "__".join(filter(None, (src.repo_id.replace("/", "__"), src.config, src.split)))
+    else:
+        name = src.location.rstrip("/").rsplit("/", 1)[-1]
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:80]
+    return cache / "snapshots" / f"{slug}-{snapshot_key(task)}"
+
+
+def find(task: Task, cache: Path) -> Snapshot | None:
+    folder = _folder(task, cache)
+    info = folder / "snapshot.json"
+    if not info.is_file():
+        return None
+    return Snapshot(task.name, folder, json.loads(info.read_text()))
+
+
+def take(
+    task: Task, cache: Path, *, retry: Retry | None = None, note: Note = lambda _: None
+) -> Snapshot:
+    """Fetch and normalise one task's source; replaces an existing snapshot only on success."""
+    retry = retry or default_retry()
+    folder = _folder(task, cache)
+    inputs = _fetch(task, cache, retry, note)
+    drops = Drops()
+    tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        rows, fields = _write_parquet(_rows(task, inputs, drops), tmp / "data.parquet", task)
+        if rows == 0:
+            raise SourceError(
+                f"source has zero rows after reading {', '.join(n for n, _ in inputs.files)} "
+                f"for {_where(task)}"
+                + (f" (dropped: {dict(drops.counts)})" if drops.counts else "")
+            )
+        info = {
+            "kind": task.source.kind,
+            "location": task.source.location,
+            **inputs.origin,
+            "inputs": [
+                {"name": name, "sha256": file_sha256(path), "bytes": os.path.getsize(path)}
+                for name, path in inputs.files
+            ],
+            "rows": rows,
+            "fields": fields,
+            "sha256": file_sha256(str(tmp / "data.parquet")),
+            "dropped": dict(sorted(drops.counts.items())),
+            "drop_examples": drops.examples,
+            "checks": inputs.checks,
+            "flanmix": __version__,
+        }
+        (tmp / "snapshot.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
+        _swap_in(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return Snapshot(task.name, folder, info)
+
+
+def _swap_in(tmp: Path, folder: Path) -> None:
+    old = folder.with_name(f"{folder.name}.old{os.getpid()}")
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- fetching: a location becomes local files ----------------------------------------------
+
+
+def _fetch(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
+    src = task.source
+    if src.kind == "niv2":
+        return _fetch_niv2(task, cache, retry, note)
+    if src.repo_id:
+        repo = hub.resolve(src.repo_id, src.revision, retry, note)
+        readme = lambda: Path(hub.download(repo, "README.md", retry, note)).read_text()  # noqa: E731
+        names = hub.parquet_files(repo, src.config, src.split, src.data_files, readme)
+        files = []
+        for i, name in enumerate(names, 1):
+            note(f"{task.name}: {name} ({i}/{len(names)})")
+            files.append((name, hub.download(repo, name, retry, note)))
+        return Inputs(files, _hub_origin(repo, src))
+    if src.url:
+        assert src.sha256 is not None
+        path = download(src.url, src.sha256, cache, retry=retry, note=note)
+        return Inputs([(src.url.rsplit("/", 1)[-1], str(path))], {"revision": src.sha256})
+    paths = list_files(task)
+    return Inputs([(_label(p, paths), p) for p in paths], {})
+
+
+def _label(path: str, paths: list[str]) -> str:
+    common = os.path.commonpath(paths) if len(paths) > 1 else os.path.dirname(path)
+    return os.path.relpath(path, common) if common else path
+
+
+def _hub_origin(repo: hub.HubRepo, src: SourceSpec) -> dict[str, Any]:
+    return {
+        "revision": src.revision,
+        "resolved_revision": repo.sha,
+        "config": src.config,
+        "split": src.split,
+        "endpoint": hub.endpoint(),
+    }
+
+
+def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
+    """The task file plus the checkout's split lists, from a path, an archive URL or a Hub
+    mirror; refuses test, excluded and MMLU-derived tasks."""
+    src = task.source
+    origin: dict[str, Any] = {}
+    if src.path is not None:
+        files = list_files(task)
+        if len(files) != 1:
+            raise SourceError(
+                f"a niv2 source names one task file; {len(files)} match {_where(task)}"
+            )
+        task_file = Path(files[0])
+    elif src.url:
+        assert src.sha256 is not None
+        archive = download(src.url, src.sha256, cache, retry=retry, note=note)
+        checkout = _extracted(archive, cache, note)
+        task_file = next(checkout.glob(f"**/tasks/{src.task}.json"), checkout / f"{src.task}.json")
+        origin = {"revision": src.sha256}
+    else:
+        assert src.repo_id is not None
+        repo = hub.resolve(src.repo_id, src.revision, retry, note)
+        wanted = f"tasks/{src.task}.json"
+        if wanted not in repo.files:
+            raise SourceError(
+                f"Hub dataset {src.repo_id}@{src.revision} has no {wanted} for {_where(task)}"
+            )
+        task_file = Path(hub.download(repo, wanted, retry, note))
+        for split in niv2.SPLITS:  # lands beside tasks/ in the Hub cache's snapshot folder
+            if f"splits/default/{split}_tasks.txt" in repo.files:
+                hub.download(repo, f"splits/default/{split}_tasks.txt", retry, note)
+        origin = _hub_origin(repo, src)
+    lists = niv2.split_lists(task_file.parent.parent / "splits" / "default")
+    if not task_file.is_file():
+        raise SourceError(f"no task file {task_file.name} in {src.location} for {_where(task)}")
+    name = task_file.stem
+    if niv2.is_mmlu_task(name):
+        raise SourceError(
+            f"{name} is derived from MMLU (NIv2 tasks 664–667 and 685–737), which Flan holds out "
+            f"for evaluation; remove it from {_where(task)}"
+        )
+    in_split = niv2.split_of(name, lists)
+    checks = []
+    if not lists:
+        checks.append("no splits/default/*_tasks.txt beside tasks/: train membership unchecked")
+    elif in_split != "train":
+        listed = (
+            f"is listed in splits/default/{in_split}_tasks.txt"
+            if in_split
+            else "is in no split list"
+        )
+        raise SourceError(
+            f"{name} {listed}; NIv2 sources take train tasks only, so evaluations stay held out "
+            f"(remove it from {_where(task)})"
+        )
+    return Inputs([(task_file.name, str(task_file))], origin, checks)
+
+
+def _extracted(archive: Path, cache: Path, note: Note) -> Path:
+    """An archive unpacked once next to the downloads (complete when `.done` exists)."""
+    out = cache / "extracted" / archive.name.split(".")[0]
+    if (out / ".done").is_file():
+        return out
+    note(f"unpacking {archive.name}")
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    if zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as z:
+            z.extractall(tmp)
+    else:
+        with tarfile.open(archive) as t:
+            t.extractall(tmp, filter="data")
+    (tmp / ".done").write_text("")
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return out
+
+
+# ---- reading: local files become (example_id, record) rows --------------------------------
+
+
+def _rows(task: Task, inputs: Inputs, drops: Drops) -> Iterator[Row]:
+    src = task.source
+    if src.kind == "niv2":
+        ((_, path),) = inputs.files
+        try:
+            data = niv2.parse_task(Path(path).read_text(encoding="utf-8"), Path(path).name)
+        except ValueError as e:
+            raise SourceError(f"{Path(path).name}: {e} for {_where(task)}") from None
+        inputs.checks.extend(f"{Path(path).name}: {c}" for c in niv2.validation_warnings(data))
+        rows: Iterable[Row] = ((r["id"], r) for r in niv2.instances(data, src.outputs))
+    elif src.kind == "cot":
+        rows = (row for name, path in inputs.files for row in cot.iter_cot(path, drops, name))
+    else:
+        rows = _file_rows(task, inputs)
+    rows = _renamed_and_filtered(rows, src)
+    if src.kind == "dialog":
+        cut = dialog.wiki_dialog if src.style == "wiki_dialog" else dialog.qrecc
+        return cut(rows, drops, src.id_field)
+    if src.id_field and src.kind != "niv2":
+        return ((_id_of(task, record), record) for _, record in rows)
+    return iter(rows)
+
+
+def _file_rows(task: Task, inputs: Inputs) -> Iterator[Row]:
+    src = task.source
+    several = len(inputs.files) > 1
+    for name, path in inputs.files:
+        fmt = "parquet" if src.kind in ("hub", "dialog") and src.repo_id else src.kind
+        if src.kind == "dialog" and not src.repo_id:
+            fmt = src.format or ("parquet" if path.endswith(".parquet") else "jsonl")
+        elif src.format:
+            fmt = src.format
+        for row, record in enumerate(iter_records(task, path, fmt)):
+            yield (f"{name}:{row}" if several else str(row)), record
+
+
+def _renamed_and_filtered(rows: Iterable[Row], src: SourceSpec) -> Iterator[Row]:
+    keep = {k: v if isinstance(v, list) else [v] for k, v in src.filter.items()}
+    for example_id, record in rows:
+        if src.rename:
+            record = {src.rename.get(k, k): v for k, v in record.items()}
+        if all(record.get(k) in values for k, values in keep.items()):
+            yield example_id, record
+
+
+def _id_of(task: Task, record: dict[str, Any]) -> str:
+    field = task.source.id_field
+    if field not in record:
+        raise SourceError(
+            f"records have no id field '{field}' for {_where(task)}; fix `id_field` "
+            f"(fields: {', '.join(record)})"
+        )
+    return str(record[field])
+
+
+def _write_parquet(rows: Iterable[Row], path: Path, task: Task) -> tuple[int, list[str]]:
+    """Stream rows into one zstd Parquet file, `example_id` first; returns (rows, fields)."""
+    writer: pq.ParquetWriter | None = None
+    schema: pa.Schema | None = None
+    total = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal writer, schema
+        if not batch:
+            return
+        try:
+            table = pa.Table.from_pylist(batch, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+            raise SourceError(
+                f"a field changes type between rows {total - len(batch)} and {total} "
+                f"({e}) for {_where(task)}; fix the data or `rename`/`filter` the column"
+            ) from None
+        if writer is None:
+            schema = table.schema
+            writer = pq.ParquetWriter(path, schema, compression="zstd")
+        writer.write_table(table)
+        batch.clear()
+
+    try:
+        for example_id, record in rows:
+            if "example_id" in record:
+                raise SourceError(
+                    f"the source has its own `example_id` field for {_where(task)}; "
+                    "rename it with `rename: {example_id: ...}`"
+                )
+            batch.append({"example_id": example_id, **record})
+            total += 1
+            if len(batch) == BATCH_ROWS:
+                flush()
+        flush()
+    finally:
+        if writer is not None:
+            writer.close()
+    return total, [] if schema is None else list(schema.names)
+
+
+# ---- a mixture's snapshots -------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    snapshots: dict[str, Snapshot]
+    failed: dict[str, str]  # task -> why
+
+
+def snapshot_tasks(
+    tasks: list[Task],
+    cache: Path,
+    *,
+    refresh: bool = False,
+    fetch: bool = True,
+    retry: Retry | None = None,
+    progress: Note = lambda _: None,
+) -> Report:
+    """Take (or find) every task's snapshot, going on past failures; the caller decides
+    whether failures are fatal. `fetch=False` only finds existing snapshots."""
+    report = Report({}, {})
+    taken: dict[Path, Snapshot] = {}  # tasks sharing a source share its snapshot
+    todo = [t for t in tasks if not t.source.in_place]
+    for i, task in enumerate(todo, 1):
+        step = f"[{i}/{len(todo)}] {task.name}"
+        try:
+            folder = _folder(task, cache)
+            found = taken.get(folder) or (None if refresh else find(task, cache))
+            if found is None and not fetch:
+                continue
+            note = functools.partial(_prefixed, progress, step)
+            snap = found or take(task, cache, retry=retry, note=note)
+        except FlanmixError as e:
+            report.failed[task.name] = str(e)
+            progress(f"{step}: FAILED: {e}")
+            continue
+        report.snapshots[task.name] = taken[folder] = snap
+        dropped = sum(snap.info["dropped"].values())
+        progress(
+            f"{step}: {snap.rows:,} rows"
+            + (f", {dropped:,} dropped" if dropped else "")
+            + (" (cached)" if found else "")
+        )
+        for check in snap.info["checks"]:
+            progress(f"{step}: check: {check}")
+    return report
+
+
+def _prefixed(progress: Note, step: str, message: str) -> None:
+    progress(f"{step}: {message}")
+
+
+def failure_message(failed: dict[str, str]) -> str:
+    lines = "\n".join(f"  {name}: {why}" for name, why in sorted(failed.items()))
+    return (
+        f"{len(failed)} source(s) failed:\n{lines}\nCompleted snapshots are kept: run again to "
+        "resume, or pass --skip-failed-sources to build without these tasks"
+    )
+
+
+def with_snapshots(mixture: Mixture, report: Report) -> Mixture:
+    """The mixture reading each snapshotted task from its Parquet file, failed tasks removed."""
+    tasks = dict(mixture.tasks)
+    for name, snap in report.snapshots.items():
+        task = tasks[name]
+        tasks[name] = dataclasses.replace(
+            task,
+            source=SourceSpec(kind="parquet", path=str(snap.data), id_field="example_id"),
+            origin=task.source,
+            snapshot=snap.info,
+        )
+    return without_tasks(dataclasses.replace(mixture, tasks=tasks), set(report.failed))
+
+
+def prepare_sources(
+    mixture: Mixture,
+    cache: Path | None = None,
+    *,
+    skip_failed: bool = False,
+    progress: Note = lambda _: None,
+) -> tuple[Mixture, dict[str, str]]:
+    """Snapshots for every task that needs one (taken if missing), as a build reads them.
+    Returns the mixture to build and the tasks skipped because their source failed."""
+    report = snapshot_tasks(
+        list(mixture.tasks.values()), cache or default_cache(), progress=progress
+    )
+    if report.failed and not skip_failed:
+        raise SourceError(failure_message(report.failed))
+    return with_snapshots(mixture, report), report.failed
