@@ -132,6 +132,8 @@ class FakeHub:
         self.requests: list[tuple[str, str]] = []
         self._lock = threading.Lock()
         self._repos: dict[str, _Repo] = {}
+        # repo id -> the id its info answers with, as the Hub does for a renamed repo
+        self.renamed: dict[str, str] = {}
         self._files: dict[str, Path] = {}
         self._fail: list[int] = []  # statuses for the next requests
         self._truncate: int | None = None
@@ -309,7 +311,7 @@ class FakeHub:
             siblings.append(sibling)
         return {
             "_id": hashlib.sha1(repo_id.encode()).hexdigest()[:24],
-            "id": repo_id,
+            "id": self.renamed.get(repo_id, repo_id),
             "author": repo_id.split("/")[0] if "/" in repo_id else None,
             "sha": rev.sha,
             "private": False,

@@ -54,7 +54,7 @@ def check_command(collections: tuple[str, ...], tasks: tuple[str, ...], cache: P
     """Check registry rows against the live Hub and URLs (HF_ENDPOINT, HF_TOKEN honoured);
     reports what moved or vanished. Exits 1 when any row is not ok."""
     from flanmix.registry.check import OK, UNCHECKED, check_entries
-    from flanmix.sources.fetch import Retry
+    from flanmix.sources.fetch import default_retry
     from flanmix.sources.snapshot import default_cache
 
     entries = select(load_registry(), collections, tasks)
@@ -67,7 +67,7 @@ def check_command(collections: tuple[str, ...], tasks: tuple[str, ...], cache: P
         assert isinstance(f, Finding)
         click.echo(f"{f.status:<11} {f.entry.collection}/{f.entry.task}: {f.detail}")
 
-    findings = check_entries(entries, cache or default_cache(), Retry(attempts=2), show)
+    findings = check_entries(entries, cache or default_cache(), default_retry(attempts=2), show)
     counts = Counter(f.status for f in findings)
     click.echo("\n" + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
     if any(f.status not in (OK, UNCHECKED) for f in findings):

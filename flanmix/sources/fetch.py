@@ -50,9 +50,9 @@ class Retry:
         raise AssertionError("unreachable")
 
 
-def default_retry() -> Retry:
-    """5 attempts, 1 s backoff doubling; FLANMIX_RETRY_BACKOFF sets the first delay."""
-    return Retry(backoff=float(os.environ.get("FLANMIX_RETRY_BACKOFF", "1")))
+def default_retry(attempts: int = 5) -> Retry:
+    """1 s backoff, doubling; FLANMIX_RETRY_BACKOFF sets the first delay."""
+    return Retry(attempts, float(os.environ.get("FLANMIX_RETRY_BACKOFF", "1")))
 
 
 def sha256_of(path: Path) -> str:

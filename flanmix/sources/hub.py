@@ -67,8 +67,19 @@ def call(what: str, fn: Callable[[], Any]) -> Any:
         if status in TRANSIENT_STATUS:
             raise TransientError(f"HTTP {status} from {endpoint()}") from None
         raise SourceError(f"{what}: HTTP {status} from {endpoint()}: {e}") from None
-    except OSError as e:  # httpx transport errors are OSErrors too
-        raise TransientError(f"{type(e).__name__}: {e}") from None
+    except Exception as e:
+        if isinstance(e, OSError | _transport_errors()):  # connection refused, reset, timeout
+            raise TransientError(f"{type(e).__name__}: {e}") from None
+        raise
+
+
+def _transport_errors() -> type[Exception]:
+    """The HTTP library's network errors (huggingface_hub 2 uses httpx2, 1.x httpx)."""
+    try:
+        import httpx2 as httpx  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        import httpx  # type: ignore[import-not-found,no-redef,unused-ignore]
+    return httpx.TransportError  # type: ignore[no-any-return,unused-ignore]
 
 
 def resolve(repo_id: str, revision: str, retry: Retry, note: Callable[[str], None]) -> HubRepo:

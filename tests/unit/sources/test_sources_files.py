@@ -3,6 +3,7 @@ and errors that say which task, which file and which line."""
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 from collections.abc import Callable
 from pathlib import Path
@@ -438,3 +439,29 @@ def test_source_fields_of_jsonl_union_the_first_records(
 def test_source_fields_of_columns_read_no_file(make_task: TaskFactory) -> None:
     task = make_task("{kind: tsv, path: data/absent.tsv, columns: [q, a]}")
     assert source_fields(task) == ["q", "a"]
+
+
+def test_fsspec_urls_are_read_in_place(make_task: TaskFactory) -> None:
+    """`path` may be any fsspec URL (gs:// on Dataflow); the in-memory filesystem stands in."""
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    for part, start in (("a", 0), ("b", 3)):
+        with fs.open(f"/flanmix-test/{part}.jsonl", "w") as f:
+            f.writelines(f'{{"id": "r{i}", "text": "t{i}"}}\n' for i in range(start, start + 3))
+    parquet = pa.table({"id": ["p0", "p1"], "text": ["x", "y"]})
+    with fs.open("/flanmix-test/c.parquet", "wb") as f:
+        pq.write_table(parquet, f)
+    try:
+        task = make_task("{kind: jsonl, path: 'memory://flanmix-test/*.jsonl', id_field: id}")
+        assert list_files(task) == [
+            "memory:///flanmix-test/a.jsonl",
+            "memory:///flanmix-test/b.jsonl",
+        ]
+        assert [e.example_id for e in read_all(task)] == [f"r{i}" for i in range(6)]
+        digest = hashlib.sha256(fs.cat("/flanmix-test/a.jsonl")).hexdigest()
+        assert count_task(task).files[0].sha256 == digest
+        task = make_task("{kind: parquet, path: 'memory://flanmix-test/c.parquet', id_field: id}")
+        assert [e.fields["text"] for e in read_all(task)] == ["x", "y"]
+    finally:
+        fs.rm("/flanmix-test", recursive=True)
