@@ -604,10 +604,10 @@ DIALOG: dict[str, Source] = {
         "svakulenk0/qrecc",
         "",
         "train",
-        "context=Context question=Question answer=Answer",
+        "Conversation_no Turn_no Question Answer",
         "q_re_cc:1.0.0",
-        "Hub copy by a QReCC author (qrecc-training.json); Flan filters turns and formats "
-        "them as a dialog; field mapping to Flan's preprocessor not checked",
+        "Hub copy by a QReCC author (qrecc-training.json); the columns flanmix's `style: qrecc` "
+        "reads (turns with Turn_no > 6 become targets)",
     ),
     "wiki_dialog": Source(
         "tfds:wiki_dialog",

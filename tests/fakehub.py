@@ -130,6 +130,7 @@ class FakeHub:
         self._server.hub = self
         self.url: str = f"http://127.0.0.1:{self._server.server_address[1]}"
         self.requests: list[tuple[str, str]] = []
+        self.ranges: list[tuple[str, str]] = []  # (path, Range header) of ranged requests
         self._lock = threading.Lock()
         self._repos: dict[str, _Repo] = {}
         # repo id -> the id its info answers with, as the Hub does for a renamed repo
@@ -192,6 +193,8 @@ class FakeHub:
     def _handle(self, h: _Handler, method: str) -> None:
         with self._lock:
             self.requests.append((method, h.path))
+            if h.headers.get("Range"):
+                self.ranges.append((h.path, h.headers["Range"]))
             fail = self._fail.pop(0) if self._fail else None
         length = int(h.headers.get("Content-Length") or 0)
         body = h.rfile.read(length) if length else b""

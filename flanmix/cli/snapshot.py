@@ -6,13 +6,14 @@ from pathlib import Path
 
 import click
 
-from flanmix.cli.common import load, mixture_option, progress, source_options
+from flanmix.cli.common import load, mixture_option, progress, source_options, templates_option
 from flanmix.errors import FlanmixError, SourceError
 from flanmix.sources.snapshot import default_cache, failure_message, snapshot_tasks
 
 
 @click.command("snapshot")
 @mixture_option
+@templates_option
 @click.option(
     "--only", "only", multiple=True, metavar="TASK", help="Only these tasks (repeatable)."
 )
@@ -20,6 +21,7 @@ from flanmix.sources.snapshot import default_cache, failure_message, snapshot_ta
 @source_options
 def command(
     mixture: str,
+    template_dirs: tuple[str, ...],
     only: tuple[str, ...],
     refresh: bool,
     cache: Path | None,
@@ -31,7 +33,7 @@ def command(
     (jsonl, parquet, csv, tsv at a path) are read in place by the build. Interrupted runs
     resume: finished snapshots and downloads are kept.
     """
-    m = load(mixture)
+    m = load(mixture, template_dirs)
     unknown = sorted(set(only) - set(m.tasks))
     if unknown:
         raise FlanmixError(

@@ -17,7 +17,13 @@ from flanmix import __version__
 from flanmix.errors import SourceError
 from flanmix.registry import Entry
 from flanmix.sources import hub
-from flanmix.sources.fetch import Retry, TransientError, download
+from flanmix.sources.fetch import (
+    TRANSIENT_STATUS,
+    RetriesExhausted,
+    Retry,
+    TransientError,
+    download,
+)
 
 OK, MOVED, MISSING, UNREACHABLE, CHANGED, UNCHECKED = (
     "ok",
@@ -46,9 +52,10 @@ def check_entry(entry: Entry, cache: Path, retry: Retry) -> Finding:
         if entry.kind == "niv2":
             url = NIV2_RAW.format(repo=entry.location, revision=entry.revision, task=entry.task)
             return _check_head(entry, url, retry)
+    except RetriesExhausted as e:
+        return Finding(entry, UNREACHABLE, str(e))
     except SourceError as e:
-        status = UNREACHABLE if "failed" in str(e) and "times" in str(e) else MISSING
-        return Finding(entry, status, str(e))
+        return Finding(entry, MISSING, str(e))
     return Finding(entry, UNCHECKED, f"no automatic check for location {entry.location!r}")
 
 
@@ -87,7 +94,7 @@ def _check_head(entry: Entry, url: str, retry: Retry) -> Finding:
                 size = response.headers.get("Content-Length", "?")
                 return Finding(entry, OK, f"{url} ({size} bytes)")
         except urllib.error.HTTPError as e:
-            if e.code >= 500 or e.code == 429:
+            if e.code in TRANSIENT_STATUS:
                 raise TransientError(f"HTTP {e.code}") from None
             return Finding(entry, MISSING, f"{url}: HTTP {e.code}")
         except (urllib.error.URLError, OSError) as e:

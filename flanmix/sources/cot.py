@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from flanmix.sources.files import open_path
 from flanmix.sources.records import Drops
 
 FIELDS = ("question", "answer", "rationale")
@@ -20,7 +21,7 @@ def iter_cot(
     stays put when other lines are dropped. A line with another number of fields is dropped
     and counted with its line number."""
     name = name or Path(path).name
-    with open(path, encoding="utf-8", newline="") as f:
+    with open_path(path, "r", encoding="utf-8", newline="") as f:
         for line_no, line in enumerate(f, 1):
             line = line.rstrip("\r\n")
             if not line.strip():

@@ -17,6 +17,15 @@ from typing import Any
 from flanmix.hashing import seeded_rng
 from flanmix.sources.records import Drops
 
+
+def _id(row: dict[str, Any], id_field: str | None, default: str) -> str:
+    if not id_field:
+        return default
+    if id_field not in row:
+        raise ValueError(f"a row has no id field '{id_field}' (fields: {', '.join(row)})")
+    return str(row[id_field])
+
+
 FIELDS = ("context", "target", "turn", "conversation_id")
 QRECC_MIN_TURN = 6  # Flan keeps QReCC turns with turn_id > 6
 
@@ -25,7 +34,7 @@ def wiki_dialog(
     rows: Iterable[tuple[str, dict[str, Any]]], drops: Drops, id_field: str | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     for row_id, row in rows:
-        conv = str(row[id_field]) if id_field else str(row.get("pid", row_id))
+        conv = _id(row, id_field, str(row.get("pid", row_id)))
         turns = row.get("utterances")
         if not isinstance(turns, list) or len(turns) < 2:
             drops.add("short_conversation", f"conversation {conv}")
@@ -55,7 +64,12 @@ def qrecc(
         if missing:
             drops.add("missing_field", f"row without {', '.join(missing)}")
             continue
-        conversations[str(row["Conversation_no"])][int(row["Turn_no"])] = row
+        try:
+            turn = int(row["Turn_no"])
+        except (TypeError, ValueError):
+            drops.add("bad_turn_no", f"conversation {row['Conversation_no']}: {row['Turn_no']!r}")
+            continue
+        conversations[str(row["Conversation_no"])][turn] = row
     for conv in sorted(conversations, key=lambda c: (len(c), c)):
         turns = conversations[conv]
         late = sorted(t for t in turns if t > QRECC_MIN_TURN)
@@ -70,7 +84,7 @@ def qrecc(
             context += [str(turns[t]["Question"]), str(turns[t]["Answer"])]
         context.append(str(turns[turn]["Question"]))
         row = turns[turn]
-        cid = str(row[id_field]) if id_field else conv
+        cid = _id(row, id_field, conv)
         yield (
             cid,
             {

@@ -6,7 +6,7 @@ failure at any point leaves at most a `.part` file, which the next attempt resum
 
 from __future__ import annotations
 
-import hashlib
+import errno
 import http.client
 import os
 import shutil
@@ -20,6 +20,7 @@ from typing import TypeVar
 
 from flanmix import __version__
 from flanmix.errors import SourceError
+from flanmix.hashing import file_sha256
 
 T = TypeVar("T")
 TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
@@ -27,6 +28,10 @@ TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 class TransientError(Exception):
     """A failure worth retrying (connection lost, timeout, 5xx, 429)."""
+
+
+class RetriesExhausted(SourceError):
+    """A transient failure that went on through every attempt: the source is unreachable."""
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,7 @@ class Retry:
                 return call()
             except TransientError as e:
                 if attempt == self.attempts:
-                    raise SourceError(
+                    raise RetriesExhausted(
                         f"{what} failed {self.attempts} times, last with: {e}; check the network "
                         "and run the same command again (completed downloads are kept)"
                     ) from None
@@ -53,14 +58,6 @@ class Retry:
 def default_retry(attempts: int = 5) -> Retry:
     """1 s backoff, doubling; FLANMIX_RETRY_BACKOFF sets the first delay."""
     return Retry(attempts, float(os.environ.get("FLANMIX_RETRY_BACKOFF", "1")))
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
 
 
 def download(
@@ -80,7 +77,7 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     retry.run(f"downloading {url}", lambda: _fetch_into(url, part), note)
-    got = sha256_of(part)
+    got = file_sha256(str(part))
     if got != sha256:
         part.unlink()
         raise SourceError(
@@ -103,9 +100,18 @@ def _fetch_into(url: str, part: Path) -> None:
         with urllib.request.urlopen(request, timeout=60) as response:
             resumed = have > 0 and response.status == 206
             expected = response.headers.get("Content-Length")
-            with open(part, "ab" if resumed else "wb") as out:
+            try:
+                out = open(part, "ab" if resumed else "wb")  # noqa: SIM115 (closed below)
+            except OSError as e:
+                raise SourceError(f"cannot write {part}: {e.strerror}; check --cache") from None
+            with out:
                 start = out.tell()
-                shutil.copyfileobj(response, out, 1 << 20)
+                try:
+                    shutil.copyfileobj(response, out, 1 << 20)
+                except OSError as e:
+                    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+                        raise SourceError(f"cannot write {part}: {e.strerror}") from None
+                    raise
                 got = out.tell() - start
             # read(n) returns short instead of raising when the connection drops mid-body
             if expected is not None and got < int(expected):

@@ -72,23 +72,36 @@ def is_url(path: str) -> bool:
     return "://" in path
 
 
-def _open(path: str, mode: str, **kwargs: Any) -> Any:
-    """A local file, or any fsspec URL (gs://, s3://, memory://, ...) through fsspec."""
-    if is_url(path):
+def open_path(path: str, mode: str, **kwargs: Any) -> Any:
+    """A local file, or any fsspec URL (gs://, s3://, memory://, ...) through fsspec; gzip,
+    bz2 and zstd files are decompressed by their extension."""
+    if is_url(path) or path.endswith((".gz", ".bz2", ".zst")):
         import fsspec
 
-        return fsspec.open(path, mode, **kwargs).open()
+        return fsspec.open(path, mode, compression="infer", **kwargs).open()
     return open(path, mode, **kwargs)
 
 
-def _checksum(path: str) -> str:
+def checksum(path: str) -> str:
+    """sha256 of a file's bytes as stored (compressed files are not decompressed)."""
     if not is_url(path):
         return file_sha256(path)
+    import fsspec
+
     h = hashlib.sha256()
-    with _open(path, "rb") as f:
+    with fsspec.open(path, "rb") as f:
         while block := f.read(1 << 20):
             h.update(block)
     return h.hexdigest()
+
+
+def size(path: str) -> int:
+    if not is_url(path):
+        return Path(path).stat().st_size
+    import fsspec
+
+    fs, inner = fsspec.core.url_to_fs(path)
+    return int(fs.size(inner))
 
 
 def list_files(task: Task) -> list[str]:
@@ -124,7 +137,7 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
         wanted = None if limit is None else limit - offset
         rows = sum(1 for _ in itertools.islice(_iter_file(task, path), wanted))
         label = "" if len(paths) == 1 else f"{_relative_to_glob(path, task.source_pattern())}:"
-        files.append(SourceFile(path, label, rows, _checksum(path), offset))
+        files.append(SourceFile(path, label, rows, checksum(path), offset))
         offset += rows
         if limit is not None and offset >= limit:
             break
@@ -185,7 +198,7 @@ def source_fields(task: Task) -> list[str]:
 
 def _parquet(path: str, task: Task) -> pq.ParquetFile:
     try:
-        return pq.ParquetFile(_open(path, "rb") if is_url(path) else path)
+        return pq.ParquetFile(open_path(path, "rb") if is_url(path) else path)
     except Exception as e:  # pyarrow raises several types for unreadable files
         raise SourceError(f"cannot read Parquet file {path} for {_where(task)}: {e}") from None
 
@@ -237,7 +250,7 @@ def _check_id(task: Task, record: dict[str, Any], path: str, line: int) -> None:
 
 def _iter_jsonl(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]]:
     row = 0
-    with _open(path, "r", encoding="utf-8") as f:
+    with open_path(path, "r", encoding="utf-8") as f:
         for line_no, line in enumerate(f, 1):
             if not line.strip():
                 continue
@@ -261,7 +274,7 @@ def _iter_jsonl(task: Task, path: str, skip: int = 0) -> Iterator[dict[str, Any]
 
 def _iter_delimited(task: Task, path: str, fmt: str) -> Iterator[dict[str, Any]]:
     src = task.source
-    with _open(path, "r", encoding="utf-8", newline="") as f:
+    with open_path(path, "r", encoding="utf-8", newline="") as f:
         if fmt == "tsv":
             reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         else:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePosixPath
@@ -43,7 +44,7 @@ class HubRepo:
     canonical_id: str  # the id the Hub answers with (differs when the repo moved)
 
 
-def call(what: str, fn: Callable[[], Any]) -> Any:
+def call(what: str, fn: Callable[[], Any], repo_id: str = "") -> Any:
     """Run one client call, turning its errors into actionable SourceErrors or retryable ones."""
     from huggingface_hub import errors
 
@@ -57,7 +58,7 @@ def call(what: str, fn: Callable[[], Any]) -> Any:
         hint = "check `repo_id`" + ("" if _token() else f"; if it is private, {LOGIN}")
         raise SourceError(f"{what}: no such dataset on {endpoint()} ({hint})") from None
     except errors.RevisionNotFoundError:
-        raise SourceError(f"{what}: no such revision; check `revision`") from None
+        raise SourceError(f"{what}: no such revision; check `revision`{_refs(repo_id)}") from None
     except errors.LocalEntryNotFoundError as e:  # the client's word for "could not connect"
         raise TransientError(f"cannot reach {endpoint()} ({e})") from None
     except errors.EntryNotFoundError:
@@ -66,11 +67,28 @@ def call(what: str, fn: Callable[[], Any]) -> Any:
         status = e.response.status_code if e.response is not None else None
         if status in TRANSIENT_STATUS:
             raise TransientError(f"HTTP {status} from {endpoint()}") from None
-        raise SourceError(f"{what}: HTTP {status} from {endpoint()}: {e}") from None
+        hint = f"; {LOGIN} with a token that can read it" if status in (401, 403) else ""
+        raise SourceError(f"{what}: HTTP {status} from {endpoint()}: {e}{hint}") from None
     except Exception as e:
         if isinstance(e, OSError | _transport_errors()):  # connection refused, reset, timeout
             raise TransientError(f"{type(e).__name__}: {e}") from None
         raise
+
+
+def _refs(what: str) -> str:
+    """ ", branches: …; tags: …" for the repo named in `what`, or "" when they cannot be listed."""
+    from huggingface_hub import HfApi
+
+    repo_id = what.split()[-1].split("@")[0]
+    try:
+        refs = HfApi(endpoint=endpoint(), token=_token()).list_repo_refs(
+            repo_id, repo_type="dataset"
+        )
+    except Exception:  # only a hint: the error at hand is the one to report
+        return ""
+    branches = ", ".join(b.name for b in refs.branches) or "none"
+    tags = ", ".join(t.name for t in refs.tags) or "none"
+    return f" (branches: {branches}; tags: {tags}; or a commit sha)"
 
 
 def _transport_errors() -> type[Exception]:
@@ -93,7 +111,9 @@ def resolve(repo_id: str, revision: str, retry: Retry, note: Callable[[str], Non
     api = HfApi(endpoint=endpoint(), token=_token())
     what = f"Hub dataset {repo_id}@{revision}"
     info = retry.run(
-        what, lambda: call(what, lambda: api.dataset_info(repo_id, revision=revision)), note
+        what,
+        lambda: call(what, lambda: api.dataset_info(repo_id, revision=revision), repo_id),
+        note,
     )
     files = [s.rfilename for s in info.siblings or []]
     if not files:
@@ -160,9 +180,14 @@ def parquet_files(
             f"{where}: the repo has no Parquet files (files: {_some(list(repo.files))}); "
             "try `revision: refs/convert/parquet`, the Hub's Parquet export"
         )
+    configs = sorted({f.split("/")[0] for f in parquet if "/" in f} - {"data"})
+    if config is None and len(configs) > 1:
+        raise SourceError(
+            f"{where}: several configs (top-level folders), name one with `config:`: "
+            + ", ".join(configs)
+        )
     pool = [f for f in parquet if config is None or f.startswith(f"{config}/")]
     if config is not None and not pool:
-        configs = sorted({f.split("/")[0] for f in parquet if "/" in f})
         raise SourceError(
             f"{where}: no config '{config}'; configs (top-level folders): {', '.join(configs)}"
         )
@@ -177,13 +202,14 @@ def parquet_files(
 
 
 def _names_split(path: str, split: str) -> bool:
+    """`train/0000.parquet`, `train.parquet`, `train-00000-of-00002.parquet` or the old
+    export's `name-train.parquet`; never `train_r1` or `validation_matched` for another split."""
     parts = PurePosixPath(path).parts
     stem = PurePosixPath(path).name.removesuffix(".parquet")
     return (
         split in parts[:-1]
         or f"partial-{split}" in parts[:-1]
-        or stem == split
-        or stem.startswith((f"{split}-", f"{split}_"))
+        or re.fullmatch(rf"{re.escape(split)}(-\d+(-of-\d+)?)?", stem) is not None
         or stem.endswith(f"-{split}")
     )
 

@@ -45,13 +45,18 @@ def is_mmlu_task(name: str) -> bool:
     return n is not None and (664 <= n <= 667 or 685 <= n <= 737)
 
 
-def split_lists(splits_dir: Path) -> dict[str, set[str]]:
-    """`splits/default/{train,test,excluded}_tasks.txt` of a checkout, by split name."""
+def split_lists(splits_dir: str) -> dict[str, set[str]]:
+    """`splits/default/{train,test,excluded}_tasks.txt` of a checkout (a local folder or an
+    fsspec URL), by split name; the lists that are missing are left out."""
+    from flanmix.sources.files import open_path
+
     out = {}
     for split in SPLITS:
-        f = splits_dir / f"{split}_tasks.txt"
-        if f.is_file():
-            out[split] = {line.strip() for line in f.read_text().splitlines() if line.strip()}
+        try:
+            with open_path(f"{splits_dir}/{split}_tasks.txt", "r", encoding="utf-8") as f:
+                out[split] = {line.strip() for line in f if line.strip()}
+        except FileNotFoundError:
+            continue
     return out
 
 

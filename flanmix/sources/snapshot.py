@@ -17,6 +17,7 @@ import functools
 import hashlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import tarfile
@@ -34,10 +35,10 @@ from flanmix.errors import FlanmixError, SourceError
 from flanmix.hashing import file_sha256
 from flanmix.sources import cot, dialog, hub, niv2
 from flanmix.sources.fetch import Retry, default_retry, download
-from flanmix.sources.files import iter_records, list_files
+from flanmix.sources.files import checksum, iter_records, list_files, open_path, size
 from flanmix.sources.records import Drops
 from flanmix.spec.load import Mixture, Task, without_tasks
-from flanmix.spec.models import SourceSpec
+from flanmix.spec.models import FILE_KINDS, SourceSpec, did_you_mean
 
 FORMAT = 1  # bump when the snapshot layout or normalisation changes
 BATCH_ROWS = 2048
@@ -81,12 +82,12 @@ def snapshot_key(task: Task) -> str:
     src = task.source
     payload: dict[str, Any] = {"format": FORMAT, "source": src.model_dump()}
     if src.path is not None:  # local inputs: a changed file makes a new snapshot
-        payload["inputs"] = [file_sha256(p) for p in list_files(task)]
+        payload["inputs"] = [checksum(p) for p in list_files(task)]
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def _folder(task: Task, cache: Path) -> Path:
+def snapshot_folder(task: Task, cache: Path) -> Path:
     src = task.source
     if src.kind == "niv2":
         name = src.task or Path(src.location).stem
@@ -98,8 +99,8 @@ def _folder(task: Task, cache: Path) -> Path:
     return cache / "snapshots" / f"{slug}-{snapshot_key(task)}"
 
 
-def find(task: Task, cache: Path) -> Snapshot | None:
-    folder = _folder(task, cache)
+def find(task: Task, cache: Path, folder: Path | None = None) -> Snapshot | None:
+    folder = folder or snapshot_folder(task, cache)
     info = folder / "snapshot.json"
     if not info.is_file():
         return None
@@ -107,15 +108,21 @@ def find(task: Task, cache: Path) -> Snapshot | None:
 
 
 def take(
-    task: Task, cache: Path, *, retry: Retry | None = None, note: Note = lambda _: None
+    task: Task,
+    cache: Path,
+    *,
+    retry: Retry | None = None,
+    note: Note = lambda _: None,
+    folder: Path | None = None,
 ) -> Snapshot:
     """Fetch and normalise one task's source; replaces an existing snapshot only on success."""
     retry = retry or default_retry()
-    folder = _folder(task, cache)
+    folder = folder or snapshot_folder(task, cache)
     inputs = _fetch(task, cache, retry, note)
     drops = Drops()
+    for stale in folder.parent.glob(f"{folder.name}.*"):  # left by a killed earlier run
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
         rows, fields = _write_parquet(_rows(task, inputs, drops), tmp / "data.parquet", task)
@@ -130,7 +137,7 @@ def take(
             "location": task.source.location,
             **inputs.origin,
             "inputs": [
-                {"name": name, "sha256": file_sha256(path), "bytes": os.path.getsize(path)}
+                {"name": name, "sha256": checksum(path), "bytes": size(path)}
                 for name, path in inputs.files
             ],
             "rows": rows,
@@ -166,6 +173,7 @@ def _fetch(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
         return _fetch_niv2(task, cache, retry, note)
     if src.repo_id:
         repo = hub.resolve(src.repo_id, src.revision, retry, note)
+        _note_pin(repo, note)
         readme = lambda: Path(hub.download(repo, "README.md", retry, note)).read_text()  # noqa: E731
         names = hub.parquet_files(repo, src.config, src.split, src.data_files, readme)
         files = []
@@ -179,6 +187,14 @@ def _fetch(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
         return Inputs([(src.url.rsplit("/", 1)[-1], str(path))], {"revision": src.sha256})
     paths = list_files(task)
     return Inputs([(_label(p, paths), p) for p in paths], {})
+
+
+def _note_pin(repo: hub.HubRepo, note: Note) -> None:
+    if repo.revision != repo.sha:
+        note(
+            f"'{repo.revision}' of {repo.repo_id} is commit {repo.sha}: the snapshot keeps it; "
+            f"write `revision: {repo.sha}` to pin it in the mixture for every machine"
+        )
 
 
 def _label(path: str, paths: list[str]) -> str:
@@ -197,8 +213,8 @@ def _hub_origin(repo: hub.HubRepo, src: SourceSpec) -> dict[str, Any]:
 
 
 def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
-    """The task file plus the checkout's split lists, from a path, an archive URL or a Hub
-    mirror; refuses test, excluded and MMLU-derived tasks."""
+    """The task file and the checkout's split lists, from a path, an archive URL or a Hub
+    mirror; refuses MMLU-derived tasks and any task the split lists do not call train."""
     src = task.source
     origin: dict[str, Any] = {}
     if src.path is not None:
@@ -207,50 +223,64 @@ def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
             raise SourceError(
                 f"a niv2 source names one task file; {len(files)} match {_where(task)}"
             )
-        task_file = Path(files[0])
+        task_file = files[0]
     elif src.url:
         assert src.sha256 is not None
         archive = download(src.url, src.sha256, cache, retry=retry, note=note)
         checkout = _extracted(archive, cache, note)
-        task_file = next(checkout.glob(f"**/tasks/{src.task}.json"), checkout / f"{src.task}.json")
+        found = sorted(checkout.glob(f"**/tasks/{src.task}.json"))
+        if not found:
+            known = [f.stem for f in checkout.glob("**/tasks/*.json")]
+            raise SourceError(
+                f"{src.url} has no tasks/{src.task}.json for {_where(task)}; "
+                f"{did_you_mean(str(src.task), known)}"
+            )
+        task_file = str(found[0])
         origin = {"revision": src.sha256}
     else:
         assert src.repo_id is not None
         repo = hub.resolve(src.repo_id, src.revision, retry, note)
+        _note_pin(repo, note)
         wanted = f"tasks/{src.task}.json"
         if wanted not in repo.files:
+            known = [posixpath.basename(f)[:-5] for f in repo.files if f.startswith("tasks/")]
             raise SourceError(
-                f"Hub dataset {src.repo_id}@{src.revision} has no {wanted} for {_where(task)}"
+                f"Hub dataset {src.repo_id}@{src.revision} has no {wanted} for {_where(task)}; "
+                f"{did_you_mean(str(src.task), known)}"
             )
-        task_file = Path(hub.download(repo, wanted, retry, note))
+        task_file = hub.download(repo, wanted, retry, note)
         for split in niv2.SPLITS:  # lands beside tasks/ in the Hub cache's snapshot folder
             if f"splits/default/{split}_tasks.txt" in repo.files:
                 hub.download(repo, f"splits/default/{split}_tasks.txt", retry, note)
         origin = _hub_origin(repo, src)
-    lists = niv2.split_lists(task_file.parent.parent / "splits" / "default")
-    if not task_file.is_file():
-        raise SourceError(f"no task file {task_file.name} in {src.location} for {_where(task)}")
-    name = task_file.stem
+    name = posixpath.basename(task_file).removesuffix(".json")
+    _check_niv2_split(task, name, posixpath.dirname(posixpath.dirname(task_file)))
+    checks = [f"{name}.json: {c}" for c in niv2.validation_warnings(_niv2_task(task, task_file))]
+    return Inputs([(f"{name}.json", task_file)], origin, checks)
+
+
+def _check_niv2_split(task: Task, name: str, checkout: str) -> None:
     if niv2.is_mmlu_task(name):
         raise SourceError(
             f"{name} is derived from MMLU (NIv2 tasks 664–667 and 685–737), which Flan holds out "
             f"for evaluation; remove it from {_where(task)}"
         )
-    in_split = niv2.split_of(name, lists)
-    checks = []
+    if task.source.split == "any":
+        return
+    lists = niv2.split_lists(f"{checkout}/splits/default")
     if not lists:
-        checks.append("no splits/default/*_tasks.txt beside tasks/: train membership unchecked")
-    elif in_split != "train":
-        listed = (
-            f"is listed in splits/default/{in_split}_tasks.txt"
-            if in_split
-            else "is in no split list"
-        )
         raise SourceError(
-            f"{name} {listed}; NIv2 sources take train tasks only, so evaluations stay held out "
-            f"(remove it from {_where(task)})"
+            f"no splits/default/*_tasks.txt beside tasks/ in {task.source.location}, so "
+            f"{name} cannot be confirmed as a train task for {_where(task)}; use a full "
+            "checkout or mirror, or set `split: any` to take it unchecked"
         )
-    return Inputs([(task_file.name, str(task_file))], origin, checks)
+    in_split = niv2.split_of(name, lists)
+    if in_split != "train":
+        listed = f"is in splits/default/{in_split}_tasks.txt" if in_split else "is in no split"
+        raise SourceError(
+            f"{name} {listed}; NIv2 sources take train tasks only, so evaluations stay held "
+            f"out (remove it from {_where(task)})"
+        )
 
 
 def _extracted(archive: Path, cache: Path, note: Note) -> Path:
@@ -279,38 +309,61 @@ def _extracted(archive: Path, cache: Path, note: Note) -> Path:
 
 def _rows(task: Task, inputs: Inputs, drops: Drops) -> Iterator[Row]:
     src = task.source
-    if src.kind == "niv2":
-        ((_, path),) = inputs.files
-        try:
-            data = niv2.parse_task(Path(path).read_text(encoding="utf-8"), Path(path).name)
-        except ValueError as e:
-            raise SourceError(f"{Path(path).name}: {e} for {_where(task)}") from None
-        inputs.checks.extend(f"{Path(path).name}: {c}" for c in niv2.validation_warnings(data))
-        rows: Iterable[Row] = ((r["id"], r) for r in niv2.instances(data, src.outputs))
-    elif src.kind == "cot":
-        rows = (row for name, path in inputs.files for row in cot.iter_cot(path, drops, name))
-    else:
-        rows = _file_rows(task, inputs)
-    rows = _renamed_and_filtered(rows, src)
+    several = len(inputs.files) > 1
+
+    def of_file(name: str, path: str) -> Iterator[Row]:
+        if src.kind == "niv2":
+            data = _niv2_task(task, path)
+            yield from ((r["id"], r) for r in niv2.instances(data, src.outputs))
+            return
+        if src.kind == "cot":
+            found: Iterable[Row] = cot.iter_cot(path, drops, name)
+        else:
+            found = (
+                (str(i), r) for i, r in enumerate(iter_records(task, path, _format(src, path)))
+            )
+        for row_id, record in found:  # ids of several files are written file:row
+            yield (f"{name}:{row_id}" if several else row_id), record
+
+    rows = _renamed_and_filtered(
+        (row for name, path in inputs.files for row in of_file(name, path)), src
+    )
     if src.kind == "dialog":
         cut = dialog.wiki_dialog if src.style == "wiki_dialog" else dialog.qrecc
-        return cut(rows, drops, src.id_field)
-    if src.id_field and src.kind != "niv2":
-        return ((_id_of(task, record), record) for _, record in rows)
-    return iter(rows)
+        rows = cut(rows, drops, src.id_field)
+    elif src.id_field and src.kind != "niv2":
+        rows = ((_id_of(task, record), record) for _, record in rows)
+    return _reported(rows, task)
 
 
-def _file_rows(task: Task, inputs: Inputs) -> Iterator[Row]:
-    src = task.source
-    several = len(inputs.files) > 1
-    for name, path in inputs.files:
-        fmt = "parquet" if src.kind in ("hub", "dialog") and src.repo_id else src.kind
-        if src.kind == "dialog" and not src.repo_id:
-            fmt = src.format or ("parquet" if path.endswith(".parquet") else "jsonl")
-        elif src.format:
-            fmt = src.format
-        for row, record in enumerate(iter_records(task, path, fmt)):
-            yield (f"{name}:{row}" if several else str(row)), record
+def _reported(rows: Iterator[Row], task: Task) -> Iterator[Row]:
+    """Malformed data (not UTF-8, a dialog row without its fields) as a SourceError naming the
+    task, so it fails this source only."""
+    try:
+        yield from rows
+    except ValueError as e:  # UnicodeDecodeError is one too
+        raise SourceError(
+            f"{e} for {_where(task)}; fix the data or the source's settings"
+        ) from None
+
+
+def _format(src: SourceSpec, path: str) -> str:
+    """The format of a fetched file: the kind's own, `format:`, else by extension (files of
+    a Hub repo are Parquet)."""
+    if src.format:
+        return src.format
+    if src.kind in FILE_KINDS:
+        return src.kind
+    return "parquet" if src.kind == "hub" or path.endswith(".parquet") else "jsonl"
+
+
+def _niv2_task(task: Task, path: str) -> dict[str, Any]:
+    name = Path(path).name
+    try:
+        with open_path(path, "r", encoding="utf-8") as f:
+            return niv2.parse_task(f.read(), name)
+    except ValueError as e:
+        raise SourceError(f"{name}: {e} for {_where(task)}") from None
 
 
 def _renamed_and_filtered(rows: Iterable[Row], src: SourceSpec) -> Iterator[Row]:
@@ -333,45 +386,73 @@ def _id_of(task: Task, record: dict[str, Any]) -> str:
 
 
 def _write_parquet(rows: Iterable[Row], path: Path, task: Task) -> tuple[int, list[str]]:
-    """Stream rows into one zstd Parquet file, `example_id` first; returns (rows, fields)."""
-    writer: pq.ParquetWriter | None = None
-    schema: pa.Schema | None = None
+    """Rows into one zstd Parquet file, `example_id` first; returns (rows, fields).
+
+    Batches are staged as separate files with their own inferred schemas, then written
+    once under the schema that unifies them all: a column that starts out null, appears late
+    or widens from int to float keeps every value (memory holds one batch at a time)."""
+    parts = path.parent / "parts"
+    parts.mkdir()
+    staged: list[Path] = []
     total = 0
     batch: list[dict[str, Any]] = []
 
     def flush() -> None:
-        nonlocal writer, schema
-        if not batch:
-            return
-        try:
-            table = pa.Table.from_pylist(batch, schema=schema)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
-            raise SourceError(
-                f"a field changes type between rows {total - len(batch)} and {total} "
-                f"({e}) for {_where(task)}; fix the data or `rename`/`filter` the column"
-            ) from None
-        if writer is None:
-            schema = table.schema
-            writer = pq.ParquetWriter(path, schema, compression="zstd")
-        writer.write_table(table)
-        batch.clear()
+        if batch:
+            staged.append(parts / f"{len(staged):06d}.parquet")
+            pq.write_table(_table(batch, total - len(batch), task), staged[-1])
+            batch.clear()
 
+    for example_id, record in rows:
+        if "example_id" in record:
+            raise SourceError(
+                f"the source has its own `example_id` field for {_where(task)}; "
+                "rename it with `rename: {example_id: ...}`"
+            )
+        batch.append({"example_id": example_id, **record})
+        total += 1
+        if len(batch) == BATCH_ROWS:
+            flush()
+    flush()
+    if not staged:
+        shutil.rmtree(parts)
+        return 0, []
+    schemas = [pq.read_schema(f) for f in staged]
     try:
-        for example_id, record in rows:
-            if "example_id" in record:
-                raise SourceError(
-                    f"the source has its own `example_id` field for {_where(task)}; "
-                    "rename it with `rename: {example_id: ...}`"
-                )
-            batch.append({"example_id": example_id, **record})
-            total += 1
-            if len(batch) == BATCH_ROWS:
-                flush()
-        flush()
-    finally:
-        if writer is not None:
-            writer.close()
-    return total, [] if schema is None else list(schema.names)
+        schema = pa.unify_schemas(schemas, promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        raise SourceError(
+            f"a field holds values of incompatible types in different rows ({e}) for "
+            f"{_where(task)}; fix the data, or `rename`/`filter` the column"
+        ) from None
+    with pq.ParquetWriter(path, schema, compression="zstd") as writer:
+        for f in staged:
+            table = pq.read_table(f)
+            for name in schema.names:  # a column some batches lack is null there
+                if name not in table.column_names:
+                    table = table.append_column(name, pa.nulls(len(table), schema.field(name).type))
+            writer.write_table(table.select(schema.names).cast(schema))
+    shutil.rmtree(parts)
+    return total, list(schema.names)
+
+
+def _table(batch: list[dict[str, Any]], first_row: int, task: Task) -> pa.Table:
+    try:
+        return pa.Table.from_struct_array(pa.array(batch))  # every key of every row
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as e:
+        bad = next((k for k in batch[0] if not _one_type([r.get(k) for r in batch])), "a field")
+        raise SourceError(
+            f"column '{bad}' mixes value types within rows {first_row}-{first_row + len(batch)} "
+            f"({e}) for {_where(task)}; fix the data, or `rename`/`filter` the column"
+        ) from None
+
+
+def _one_type(values: list[Any]) -> bool:
+    try:
+        pa.array(values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return False
+    return True
 
 
 # ---- a mixture's snapshots -------------------------------------------------------------------
@@ -400,15 +481,19 @@ def snapshot_tasks(
     for i, task in enumerate(todo, 1):
         step = f"[{i}/{len(todo)}] {task.name}"
         try:
-            folder = _folder(task, cache)
-            found = taken.get(folder) or (None if refresh else find(task, cache))
+            folder = snapshot_folder(task, cache)
+            found = taken.get(folder) or (None if refresh else find(task, cache, folder))
             if found is None and not fetch:
                 continue
             note = functools.partial(_prefixed, progress, step)
-            snap = found or take(task, cache, retry=retry, note=note)
+            snap = found or take(task, cache, retry=retry, note=note, folder=folder)
         except FlanmixError as e:
             report.failed[task.name] = str(e)
             progress(f"{step}: FAILED: {e}")
+            continue
+        except Exception as e:  # a bug or an unforeseen input: fail this source, not the run
+            report.failed[task.name] = f"unexpected {type(e).__name__}: {e} (please report it)"
+            progress(f"{step}: FAILED: {report.failed[task.name]}")
             continue
         report.snapshots[task.name] = taken[folder] = snap
         dropped = sum(snap.info["dropped"].values())

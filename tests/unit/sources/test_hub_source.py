@@ -196,3 +196,56 @@ def test_transient_hub_errors_are_retried(
     task = task_of(repo_id="nyu-mll/glue", config="cola")
     assert take(task, tmp_path / "cache", retry=QUICK, note=notes.append).rows == 2
     assert any("HTTP 503" in n and "retrying" in n for n in notes)
+
+
+def test_split_names_match_exactly_and_configs_must_be_named(
+    hub: FakeHub, tmp_path: Path, task_of: Callable[..., Task]
+) -> None:
+    anli = tmp_path / "anli"
+    write_parquet(anli / "plain_text" / "train_r1-00000-of-00001.parquet", pairs(0, 3))
+    write_parquet(anli / "plain_text" / "train_r2-00000-of-00001.parquet", pairs(3, 5))
+    hub.add_dataset("facebook/anli", anli)
+    task = task_of(repo_id="facebook/anli", config="plain_text", split="train_r2")
+    assert take(task, tmp_path / "c1", retry=QUICK).rows == 5
+    with pytest.raises(SourceError, match="no Parquet files for split 'train'"):
+        take(task_of(repo_id="facebook/anli", config="plain_text"), tmp_path / "c2", retry=QUICK)
+    glue = tmp_path / "glue"
+    write_parquet(glue / "mrpc" / "train.parquet", pairs(0, 1))
+    write_parquet(glue / "qqp" / "train.parquet", pairs(0, 1))
+    hub.add_dataset("nyu-mll/glue", glue)
+    with pytest.raises(SourceError, match=r"several configs .* `config:`: mrpc, qqp"):
+        take(task_of(repo_id="nyu-mll/glue"), tmp_path / "c3", retry=QUICK)
+
+
+def test_an_unknown_revision_lists_the_branches(
+    hub: FakeHub, glue: Path, tmp_path: Path, task_of: Callable[..., Task]
+) -> None:
+    hub.add_dataset("nyu-mll/glue", glue)
+    hub.add_dataset("nyu-mll/glue", glue, revision="refs/convert/parquet")
+    task = task_of(repo_id="nyu-mll/glue", config="mrpc", revision="v2")
+    with pytest.raises(SourceError, match=r"no such revision; check `revision` \(branches: main"):
+        take(task, tmp_path / "cache", retry=QUICK)
+
+
+def test_an_unreachable_hub_fails_after_the_retries(
+    tmp_path: Path, task_of: Callable[..., Task], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    with pytest.raises(SourceError, match="failed 2 times, last with: ConnectError"):
+        take(task_of(repo_id="nyu-mll/glue"), tmp_path / "cache", retry=QUICK)
+
+
+def test_the_snapshot_notes_the_commit_a_branch_resolved_to(
+    hub: FakeHub, glue: Path, tmp_path: Path, task_of: Callable[..., Task]
+) -> None:
+    sha = hub.add_dataset("nyu-mll/glue", glue)
+    notes: list[str] = []
+    take(task_of(repo_id="nyu-mll/glue", config="cola"), tmp_path / "c", note=notes.append)
+    assert f"write `revision: {sha}` to pin it" in notes[0]
+    notes.clear()
+    take(
+        task_of(repo_id="nyu-mll/glue", config="cola", revision=sha),
+        tmp_path / "c2",
+        note=notes.append,
+    )
+    assert not any("to pin it" in n for n in notes)

@@ -32,7 +32,7 @@ collections:
     tasks:
       task9001_even_numbers:
         templates: niv2
-        source: {{kind: niv2, path: task9001_even_numbers.json, id_field: id}}
+        source: {{kind: niv2, path: task9001_even_numbers.json, id_field: id, split: any}}
 """
 
 

@@ -122,8 +122,7 @@ def test_transient_failures_are_retried_and_a_cut_download_resumes(
     hub.truncate_next(5000)
     snap = take(task, tmp_path / "c2", retry=Retry(attempts=3, backoff=0), note=notes.append)
     assert snap.rows == 600 and any("connection closed after 5,000" in n for n in notes)
-    ranged = [p for m, p in hub.requests if m == "GET" and p.endswith("x_train.tsv")]
-    assert len(ranged) >= 2  # the second GET asked for the rest (Range), not the whole file
+    assert ("/flan/cot/x_train.tsv", "bytes=5000-") in hub.ranges  # the rest, not all again
 
 
 def test_a_failure_that_persists_names_the_source_and_keeps_nothing_half_written(
@@ -275,7 +274,9 @@ def test_niv2_from_an_archive_url(
 def test_niv2_file_missing_required_keys_is_named(
     tmp_path: Path, mixture_of: Callable[..., Mixture]
 ) -> None:
-    root = checkout(tmp_path, {"task001_x": {"Definition": "d", "Instances": []}}, {})
+    root = checkout(
+        tmp_path, {"task001_x": {"Definition": "d", "Instances": []}}, {"train": ["task001_x"]}
+    )
     m = mixture_of(x={"kind": "niv2", "path": f"{root}/tasks/task001_x.json"})
     with pytest.raises(SourceError, match=r"task001_x.json: .*missing Positive Examples"):
         take(m.tasks["x"], tmp_path / "cache")
@@ -321,3 +322,80 @@ def test_qrecc_keeps_turns_after_the_sixth_one_per_conversation(
     assert got["3"]["turn"] == 7 and got["3"]["target"] == "a3.7"
     assert got["3"]["context"][:2] == ["q3.1", "a3.1"] and got["3"]["context"][-1] == "q3.7"
     assert len(got["3"]["context"]) == 13 and got["1"]["turn"] in (7, 8, 9)
+
+
+def test_several_files_get_file_prefixed_ids(
+    tmp_path: Path, mixture_of: Callable[..., Mixture]
+) -> None:
+    for name in ("a_train.tsv", "b_train.tsv"):
+        (tmp_path / name).write_text("q\ta\tr\nq2\ta2\tr2\n")
+    m = mixture_of(x={"kind": "cot", "path": "*_train.tsv"})
+    got = [r["example_id"] for r in rows(take(m.tasks["x"], tmp_path / "cache"))]
+    assert got == ["a_train.tsv:0", "a_train.tsv:1", "b_train.tsv:0", "b_train.tsv:1"]
+
+
+def test_columns_that_start_null_appear_late_or_widen_keep_every_value(
+    tmp_path: Path, mixture_of: Callable[..., Mixture], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from flanmix.sources import snapshot
+
+    monkeypatch.setattr(snapshot, "BATCH_ROWS", 2)
+    records = [
+        {"id": 0, "note": None, "score": 1},
+        {"id": 1, "note": None, "score": 2},
+        {"id": 2, "note": "late text", "score": 2.5},
+        {"id": 3, "note": "x", "score": 3, "extra": "only here"},
+    ]
+    task = mixture_of(x={"kind": "cot", "path": "none.tsv"}).tasks["x"]
+    got = snapshot._write_parquet(
+        ((str(r["id"]), r) for r in records), _mkdir(tmp_path / "w") / "d.parquet", task
+    )
+    assert got == (4, ["example_id", "id", "note", "score", "extra"])
+    table = pq.read_table(tmp_path / "w" / "d.parquet").to_pylist()
+    assert [r["note"] for r in table] == [None, None, "late text", "x"]
+    assert [r["score"] for r in table] == [1.0, 2.0, 2.5, 3.0]
+    assert [r["extra"] for r in table] == [None, None, None, "only here"]
+
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
+def test_a_type_clash_names_the_column(tmp_path: Path, mixture_of: Callable[..., Mixture]) -> None:
+    from flanmix.sources.snapshot import _write_parquet
+
+    task = mixture_of(x={"kind": "cot", "path": "none.tsv"}).tasks["x"]
+    clash = [("0", {"v": 1}), ("1", {"v": "one"})]
+    with pytest.raises(SourceError, match=r"column 'v' mixes value types within rows 0-2"):
+        _write_parquet(iter(clash), _mkdir(tmp_path / "w") / "d.parquet", task)
+
+
+def test_niv2_without_split_lists_is_refused_unless_asked(
+    tmp_path: Path, mixture_of: Callable[..., Mixture]
+) -> None:
+    root = checkout(tmp_path, {"task001_x": niv2_task(30)}, {})
+    path = f"{root}/tasks/task001_x.json"
+    m = mixture_of(
+        strict={"kind": "niv2", "path": path}, loose={"kind": "niv2", "path": path, "split": "any"}
+    )
+    report = snapshot_tasks(list(m.tasks.values()), tmp_path / "cache")
+    assert "cannot be confirmed as a train task" in report.failed["strict"]
+    assert "`split: any`" in report.failed["strict"] and report.snapshots["loose"].rows == 30
+
+
+def test_malformed_rows_fail_their_source_only(
+    tmp_path: Path, mixture_of: Callable[..., Mixture]
+) -> None:
+    write_jsonl(tmp_path / "w.jsonl", [{"utterances": ["a", "b"]}])
+    (tmp_path / "latin1_train.tsv").write_bytes("caf\xe9\tyes\tr\n".encode("latin-1"))
+    (tmp_path / "ok_train.tsv").write_text("q\ta\tr\n")
+    m = mixture_of(
+        dialog={"kind": "dialog", "style": "wiki_dialog", "path": "w.jsonl", "id_field": "pid"},
+        latin1={"kind": "cot", "path": "latin1_train.tsv"},
+        ok={"kind": "cot", "path": "ok_train.tsv"},
+    )
+    report = snapshot_tasks(list(m.tasks.values()), tmp_path / "cache")
+    assert "w.jsonl:1: record has no id field 'pid'" in report.failed["dialog"]
+    assert "can't decode byte 0xe9" in report.failed["latin1"]
+    assert "task 'latin1'" in report.failed["latin1"] and set(report.snapshots) == {"ok"}
