@@ -178,7 +178,7 @@ def _fetch(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
         names = hub.parquet_files(repo, src.config, src.split, src.data_files, readme)
         files = []
         for i, name in enumerate(names, 1):
-            note(f"{task.name}: {name} ({i}/{len(names)})")
+            note(f"{name} ({i}/{len(names)})")
             files.append((name, hub.download(repo, name, retry, note)))
         return Inputs(files, _hub_origin(repo, src))
     if src.url:
