@@ -47,8 +47,12 @@ def command(
         )
     folder = cache or default_cache()
     report = snapshot_tasks(tasks, folder, refresh=refresh, progress=progress)
-    rows = sum(s.rows for s in report.snapshots.values())
-    click.echo(f"{len(report.snapshots)} snapshot(s), {rows:,} rows, in {folder / 'snapshots'}")
+    distinct = {s.dir: s for s in report.snapshots.values()}  # twins share one snapshot
+    rows = sum(s.rows for s in distinct.values())
+    click.echo(
+        f"{len(report.snapshots)} task(s) from {len(distinct)} snapshot(s), {rows:,} rows, "
+        f"in {folder / 'snapshots'}"
+    )
     if report.failed:
         if not skip_failed_sources:
             raise SourceError(failure_message(report.failed))

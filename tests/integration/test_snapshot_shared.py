@@ -71,7 +71,7 @@ def test_flan_cot_tsvs_through_the_url_source(
     assert len(sources) == 7
     mixture = write_mixture(tmp_path, sources)
     output = snapshot(mixture, tmp_path / "cache")
-    assert "7 snapshot(s), 33,443 rows" in output
+    assert "7 task(s) from 7 snapshot(s), 33,443 rows" in output
     first = infos(tmp_path / "cache")
     for name, info in first.items():
         lines = (cot_dir / name).read_text(encoding="utf-8").count("\n")
