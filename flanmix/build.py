@@ -18,6 +18,7 @@ from flanmix.publish import staging as staging_mod
 from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
 from flanmix.publish.parquet import shard_name, write_shard
+from flanmix.publish.summary import summarize, summary_markdown
 from flanmix.sources.files import TaskCount, count_task, read_shards
 from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import Mixture
@@ -159,5 +160,6 @@ def _finalize(
     )
     write_json(staging / "manifest.json", manifest)
     write_json(staging / "stats.json", stats)
-    (staging / "README.md").write_text(dataset_card(manifest, stats), encoding="utf-8")
+    summary_md = summary_markdown(summarize(staging, stats, manifest))
+    (staging / "README.md").write_text(dataset_card(manifest, stats, summary_md), encoding="utf-8")
     return BuildResult(out=out, plan=plan, manifest=manifest, stats=stats)

@@ -33,9 +33,19 @@ def cli(debug: bool) -> None:
 
 
 def _register() -> None:
-    from flanmix.cli import build, env, plan, preview, snapshot, sources, templates, validate
+    from flanmix.cli import (
+        build,
+        env,
+        plan,
+        preview,
+        report,
+        snapshot,
+        sources,
+        templates,
+        validate,
+    )
 
-    for module in (validate, plan, snapshot, sources, build, preview, templates, env):
+    for module in (validate, plan, snapshot, sources, build, report, preview, templates, env):
         cli.add_command(module.command)
 
 

@@ -30,7 +30,11 @@ def _license(manifest: dict[str, Any]) -> str:
     return only.lower() if only and re.fullmatch(r"[A-Za-z0-9.\-]+", only) else "other"
 
 
-def dataset_card(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+def dataset_card(
+    manifest: dict[str, Any], stats: dict[str, Any], summary_md: str | None = None
+) -> str:
+    """The card; `summary_md` (`summary.summary_markdown`, headings at level 3) becomes its
+    "Contents at a glance" section."""
     meta = {
         "configs": [
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
@@ -65,6 +69,10 @@ def dataset_card(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
         'ds = load_dataset("path/or/repo", split="train")',
         "```",
         "",
+    ]
+    if summary_md:
+        lines += ["## Contents at a glance", "", summary_md.rstrip("\n"), ""]
+    lines += [
         "## Collections",
         "",
         "| collection | requested share | realised share | rows |",
@@ -108,7 +116,7 @@ def dataset_card(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
         lines += [
             "",
             f"**Incomplete: {len(skipped)} task(s) were left out because their source failed** "
-            "(`--skip-failed-sources`):",
+            "(tasks marked `optional`, or `--skip-failed-sources`):",
             "",
         ]
         lines += [f"- `{task}`: {why}" for task, why in skipped.items()]
