@@ -35,14 +35,6 @@ def check_mixture(mixture: Mixture) -> dict[str, CompiledFamily]:
         used: dict[int, CompiledTemplate] = {}
         for lt in types:
             ctx = leaf_context(task, lt, mixture.seed)
-            if ctx.fewshot_format and task.inverted:
-                raise SpecError(
-                    f"task '{task_name}' is inverted, and inverted templates are not used for "
-                    f"few-shot ('{ctx.template_type}')",
-                    file=task.file,
-                    path=task.key_path,
-                    hint="give the inverted task zero-shot template types only",
-                )
             templates = usable_templates(fam, ctx)
             if not templates:
                 kind = "inverted " if task.inverted else ""

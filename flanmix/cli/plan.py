@@ -17,7 +17,9 @@ from flanmix.cli.common import (
     source_options,
     templates_option,
 )
-from flanmix.plan.plan import format_plan, make_plan, task_leaf_counts
+from flanmix.plan.counts import leaf_counts, read_counts
+from flanmix.plan.explain import GROUPS, format_plan
+from flanmix.plan.plan import make_plan, task_leaf_counts
 from flanmix.sources.snapshot import prepare_sources
 
 
@@ -33,6 +35,19 @@ from flanmix.sources.snapshot import prepare_sources
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--group-by",
+    type=click.Choice(GROUPS),
+    default=None,
+    help="Totals per collection, template type or task instead of per leaf.",
+)
+@click.option(
+    "--counts",
+    "counts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="CSV of counts per task or leaf (or Flan's mixture_rates.csv): plan without data.",
+)
 @click.option("--seed", type=int, default=None, help="Override the mixture's seed.")
 @source_options
 def command(
@@ -40,20 +55,26 @@ def command(
     template_dirs: tuple[str, ...],
     limit_per_task: int | None,
     fmt: str,
+    group_by: str | None,
+    counts_file: Path | None,
     seed: int | None,
     cache: Path | None,
     skip_failed_sources: bool,
 ) -> None:
     """Print the plan of a mixture: rates, shares and exact quotas per leaf.
 
-    Counts are source rows. A build plans again from the rows that render, so where rows are
-    dropped (e.g. missing fields) its quotas are those of stats.json.
+    Counts are source rows (from snapshots, taken if missing), or a `--counts` file. A build
+    plans again from the rows that render, so where rows are dropped (e.g. missing fields) its
+    quotas are those of stats.json.
     """
     m = load(mixture, template_dirs)
     if seed is not None:
         m = dataclasses.replace(m, seed=seed)
     check_mixture(m)
-    m, _ = prepare_sources(m, cache, skip_failed=skip_failed_sources, progress=progress)
-    counts = count_sources(m, limit_per_task, progress)
-    rows = {name: c.rows for name, c in counts.items()}
-    click.echo(format_plan(make_plan(m, task_leaf_counts(m, rows)), fmt))
+    if counts_file is not None:
+        leaves = leaf_counts(m, read_counts(counts_file), str(counts_file))
+    else:
+        m, _ = prepare_sources(m, cache, skip_failed=skip_failed_sources, progress=progress)
+        counts = count_sources(m, limit_per_task, progress)
+        leaves = task_leaf_counts(m, {name: c.rows for name, c in counts.items()})
+    click.echo(format_plan(make_plan(m, leaves), fmt, group_by))

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from flanmix.errors import PlanError
 from flanmix.plan.quotas import first_exhausted, fixed_total
@@ -19,11 +16,12 @@ from flanmix.spec.models import TotalEpoch
 class LeafPlan:
     collection: str
     task: str
-    template_type: str
-    available: int  # the task's rows
+    template_type: str  # the leaf type: a template type, plus `+x_shot` for x-shot leaves
+    available: int  # n: the leaf's rows
     rate: float  # flattened mixing rate (seqio's, before normalisation)
     share: float  # requested share: rate / sum of rates
     quota: int  # rows this leaf contributes
+    cap: int | None = None  # the rate rule's cap on n (a cap on the weight, not a truncation)
 
     @property
     def leaf(self) -> str:
@@ -46,12 +44,23 @@ class Plan:
         return [
             {
                 "leaf": lp.leaf,
-                **asdict(lp),
+                "collection": lp.collection,
+                "template_type": lp.template_type,
+                "task": lp.task,
+                "n": lp.available,
+                "cap": lp.cap,
+                "rate": lp.rate,
+                "share": lp.share,
+                "quota": lp.quota,
                 "realised_share": lp.quota / total if total else 0.0,
                 "passes": lp.quota / lp.available if lp.available else 0.0,
             }
             for lp in self.leaves
         ]
+
+    def exhausted(self) -> list[LeafPlan]:
+        """Leaves written in full: under `first_exhausted`, the one(s) that end the epoch."""
+        return [lp for lp in self.leaves if lp.available and lp.quota == lp.available]
 
 
 def epoch_name(epoch: str | TotalEpoch) -> str:
@@ -111,77 +120,8 @@ def make_plan(mixture: Mixture, counts: Mapping[Leaf, int]) -> Plan:
                 rates.get((t, tt), 0.0),
                 shares[(t, tt)],
                 quotas.get((t, tt), 0),
+                getattr(mixture.tasks[t].rate, "cap", None),
             )
             for t, tt in leaves
         ),
     )
-
-
-def format_plan(plan: Plan, fmt: str) -> str:
-    rows = plan.rows()
-    if fmt == "json":
-        return json.dumps(
-            {
-                "mixture": plan.mixture,
-                "seed": plan.seed,
-                "epoch": plan.epoch,
-                "total": plan.total,
-                "leaves": rows,
-            },
-            indent=2,
-        )
-    if fmt == "csv":
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(rows)
-        return buf.getvalue().rstrip("\n")
-    header = (
-        "collection",
-        "task",
-        "type",
-        "available",
-        "rate",
-        "share",
-        "quota",
-        "realised",
-        "passes",
-    )
-    body = [
-        (
-            r["collection"],
-            r["task"],
-            r["template_type"],
-            f"{r['available']:,}",
-            f"{r['rate']:.4g}",
-            f"{r['share']:.4%}",
-            f"{r['quota']:,}",
-            f"{r['realised_share']:.4%}",
-            f"{r['passes']:.3f}",
-        )
-        for r in rows
-    ]
-    footer = (
-        "total",
-        "",
-        "",
-        f"{sum(lp.available for lp in plan.leaves):,}",
-        "",
-        "100%",
-        f"{plan.total:,}",
-        "100%",
-        "",
-    )
-    table = [header, *body, footer]
-    widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
-    right = {3, 4, 5, 6, 7, 8}
-
-    def line(row: tuple[object, ...]) -> str:
-        return "  ".join(
-            str(c).rjust(w) if i in right else str(c).ljust(w)
-            for i, (c, w) in enumerate(zip(row, widths, strict=True))
-        ).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    title = f"mixture {plan.mixture}  seed {plan.seed}  epoch {plan.epoch}  rows {plan.total:,}"
-    return "\n".join([title, line(header), rule, *map(line, body), rule, line(footer)])

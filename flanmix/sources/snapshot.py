@@ -72,6 +72,7 @@ class Inputs:
     files: list[tuple[str, str]]  # (label used in ids and messages, local path)
     origin: dict[str, Any]
     checks: list[str] = dataclasses.field(default_factory=list)
+    skipped: list[tuple[str, str]] = dataclasses.field(default_factory=list)  # (reason, what)
 
 
 def _where(task: Task) -> str:
@@ -90,7 +91,7 @@ def snapshot_key(task: Task) -> str:
 def snapshot_folder(task: Task, cache: Path) -> Path:
     src = task.source
     if src.kind == "niv2":
-        name = src.task or Path(src.location).stem
+        name = src.task or Path(src.location).stem.replace("*", "all")
     elif src.repo_id:
         name = "__".join(filter(None, (src.repo_id.replace("/", "__"), src.config, src.split)))
     else:
@@ -120,6 +121,8 @@ def take(
     folder = folder or snapshot_folder(task, cache)
     inputs = _fetch(task, cache, retry, note)
     drops = Drops()
+    for reason, what in inputs.skipped:
+        drops.add(reason, what)
     for stale in folder.parent.glob(f"{folder.name}.*"):  # left by a killed earlier run
         shutil.rmtree(stale, ignore_errors=True)
     tmp = folder.with_name(f"{folder.name}.tmp{os.getpid()}")
@@ -219,10 +222,8 @@ def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
     origin: dict[str, Any] = {}
     if src.path is not None:
         files = list_files(task)
-        if len(files) != 1:
-            raise SourceError(
-                f"a niv2 source names one task file; {len(files)} match {_where(task)}"
-            )
+        if len(files) > 1:
+            return _niv2_files(task, files)
         task_file = files[0]
     elif src.url:
         assert src.sha256 is not None
@@ -254,33 +255,51 @@ def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
                 hub.download(repo, f"splits/default/{split}_tasks.txt", retry, note)
         origin = _hub_origin(repo, src)
     name = posixpath.basename(task_file).removesuffix(".json")
-    _check_niv2_split(task, name, posixpath.dirname(posixpath.dirname(task_file)))
+    refusal = _niv2_refusal(task, name, posixpath.dirname(posixpath.dirname(task_file)))
+    if refusal:
+        raise SourceError(f"{refusal[1]} (remove it from {_where(task)})")
     checks = [f"{name}.json: {c}" for c in niv2.validation_warnings(_niv2_task(task, task_file))]
     return Inputs([(f"{name}.json", task_file)], origin, checks)
 
 
-def _check_niv2_split(task: Task, name: str, checkout: str) -> None:
+def _niv2_files(task: Task, files: list[str]) -> Inputs:
+    """Several task files as one task (as Flan's public code treats NIv2): held-out tasks are
+    left out and counted instead of refused."""
+    kept, checks, skipped = [], [], []
+    for path in files:
+        name = posixpath.basename(path).removesuffix(".json")
+        refusal = _niv2_refusal(task, name, posixpath.dirname(posixpath.dirname(path)))
+        if refusal:
+            skipped.append((refusal[0], refusal[1]))
+            continue
+        kept.append((f"{name}.json", path))
+        checks += [f"{name}.json: {c}" for c in niv2.validation_warnings(_niv2_task(task, path))]
+    return Inputs(kept, {}, checks, skipped)
+
+
+def _niv2_refusal(task: Task, name: str, checkout: str) -> tuple[str, str] | None:
+    """(drop reason, message) when NIv2 task `name` must not be trained on, else None."""
     if niv2.is_mmlu_task(name):
-        raise SourceError(
-            f"{name} is derived from MMLU (NIv2 tasks 664–667 and 685–737), which Flan holds out "
-            f"for evaluation; remove it from {_where(task)}"
+        return "mmlu_task", (
+            f"{name} is derived from MMLU (NIv2 tasks 664–667 and 685–737), which Flan holds "
+            "out for evaluation"
         )
     if task.source.split == "any":
-        return
+        return None
     lists = niv2.split_lists(f"{checkout}/splits/default")
     if not lists:
-        raise SourceError(
+        return "split_unknown", (
             f"no splits/default/*_tasks.txt beside tasks/ in {task.source.location}, so "
-            f"{name} cannot be confirmed as a train task for {_where(task)}; use a full "
-            "checkout or mirror, or set `split: any` to take it unchecked"
+            f"{name} cannot be confirmed as a train task; use a full checkout or mirror, or "
+            "set `split: any` to take it unchecked"
         )
     in_split = niv2.split_of(name, lists)
-    if in_split != "train":
-        listed = f"is in splits/default/{in_split}_tasks.txt" if in_split else "is in no split"
-        raise SourceError(
-            f"{name} {listed}; NIv2 sources take train tasks only, so evaluations stay held "
-            f"out (remove it from {_where(task)})"
-        )
+    if in_split == "train":
+        return None
+    listed = f"is in splits/default/{in_split}_tasks.txt" if in_split else "is in no split"
+    return "not_train_task", (
+        f"{name} {listed}; NIv2 sources take train tasks only, so evaluations stay held out"
+    )
 
 
 def _extracted(archive: Path, cache: Path, note: Note) -> Path:
@@ -314,10 +333,9 @@ def _rows(task: Task, inputs: Inputs, drops: Drops) -> Iterator[Row]:
     def of_file(name: str, path: str) -> Iterator[Row]:
         if src.kind == "niv2":
             data = _niv2_task(task, path)
-            yield from ((r["id"], r) for r in niv2.instances(data, src.outputs))
-            return
-        if src.kind == "cot":
-            found: Iterable[Row] = cot.iter_cot(path, drops, name)
+            found: Iterable[Row] = ((r["id"], r) for r in niv2.instances(data, src.outputs))
+        elif src.kind == "cot":
+            found = cot.iter_cot(path, drops, name)
         else:
             found = (
                 (str(i), r) for i, r in enumerate(iter_records(task, path, _format(src, path)))
@@ -541,10 +559,14 @@ def prepare_sources(
     progress: Note = lambda _: None,
 ) -> tuple[Mixture, dict[str, str]]:
     """Snapshots for every task that needs one (taken if missing), as a build reads them.
-    Returns the mixture to build and the tasks skipped because their source failed."""
+    Returns the mixture to build and the tasks left out because their source failed (tasks
+    marked `optional`, or any with `skip_failed`)."""
     report = snapshot_tasks(
         list(mixture.tasks.values()), cache or default_cache(), progress=progress
     )
-    if report.failed and not skip_failed:
-        raise SourceError(failure_message(report.failed))
+    fatal = {n: why for n, why in report.failed.items() if not mixture.tasks[n].optional}
+    if fatal and not skip_failed:
+        raise SourceError(failure_message(fatal))
+    for name in sorted(set(report.failed) - set(fatal)):
+        progress(f"optional task {name} left out: its source failed")
     return with_snapshots(mixture, report), report.failed

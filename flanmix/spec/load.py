@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -52,6 +53,7 @@ class Task:
     templates_line: int | None = None  # where errors about the task's family point
     root_note: str = "the mixture file's folder"  # where `root` came from, for errors
     inverted: bool = False
+    optional: bool = False  # left out, not fatal, when its source fails
     fewshot: FewShotSettings = field(default_factory=FewShotSettings)
     options: OptionsSettings = field(default_factory=OptionsSettings)
     origin: SourceSpec | None = None  # the source as written, once `source` reads a snapshot
@@ -207,13 +209,20 @@ def load_mixture(name_or_path: str, template_dirs: tuple[str, ...] = ()) -> Mixt
         epoch_line=doc.lines.get(("epoch",)),
         tasks=tasks,
     )
+    if spec.only_template_types:
+        wanted = set(spec.only_template_types)
+        mixture = prune_leaves(
+            mixture,
+            lambda leaf: parse_leaf_type(leaf[1])[0] in wanted,
+            f"with only_template_types {spec.only_template_types}",
+        )
     extra = [Path(d) for d in template_dirs]
     for family, dirs in sorted(family_dirs.items()):
-        mixture.families[family] = load_family(
-            family,
-            [*extra, *dirs, bundled_dir("templates")],
-            users=[t for t in tasks.values() if t.family == family],
-        )
+        users = [t for t in mixture.tasks.values() if t.family == family]
+        if users:
+            mixture.families[family] = load_family(
+                family, [*extra, *dirs, bundled_dir("templates")], users=users
+            )
     _check_template_ids(mixture)
     return mixture
 
@@ -263,6 +272,7 @@ def _load_tree(
                 templates_line=doc.line_of(("collections", cname, "tasks", tname, "templates")),
                 root_note=root_note,
                 inverted=tspec.inverted,
+                optional=tspec.optional,
                 fewshot=_rooted_tokenizer(coll.fewshot, root),
                 options=coll.options,
             )
@@ -344,9 +354,14 @@ def without_tasks(mixture: Mixture, names: set[str]) -> Mixture:
     """The mixture without these tasks' leaves; groups left empty disappear with them."""
     if not names:
         return mixture
+    return prune_leaves(mixture, lambda leaf: leaf[0] not in names, f"without {sorted(names)}")
+
+
+def prune_leaves(mixture: Mixture, keep: Callable[[Leaf], bool], why: str) -> Mixture:
+    """The mixture with only the leaves `keep` accepts; empty groups and tasks are dropped."""
 
     def prune(g: Group) -> Group | None:
-        leaves = tuple(leaf for leaf in g.leaves if leaf[0] not in names)
+        leaves = tuple(leaf for leaf in g.leaves if keep(leaf))
         members = tuple((w, m) for w, m in ((w, prune(m)) for w, m in g.members) if m)
         if not leaves and not members:
             return None
@@ -354,11 +369,11 @@ def without_tasks(mixture: Mixture, names: set[str]) -> Mixture:
 
     tree = prune(mixture.tree)
     if tree is None:
-        raise SpecError(
-            f"mixture {mixture.name} has no task left without {', '.join(sorted(names))}"
-        )
-    tasks = {n: t for n, t in mixture.tasks.items() if n not in names}
-    return dataclasses.replace(mixture, tree=tree, tasks=tasks)
+        raise SpecError(f"mixture {mixture.name} has no leaf left {why}", file=mixture.file)
+    pruned = dataclasses.replace(mixture, tree=tree)
+    used = {task for task, _ in pruned.leaves()}
+    pruned.tasks = {n: t for n, t in mixture.tasks.items() if n in used}
+    return pruned
 
 
 def _task_identity(t: Task) -> tuple[Any, ...]:

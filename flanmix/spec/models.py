@@ -274,6 +274,7 @@ class TaskSpec(StrictModel):
     templates: str
     source: SourceSpec
     inverted: bool = False  # use the family's inverted templates (and only those)
+    optional: bool = False  # a source that cannot be had leaves the task out (and says so)
     rate: Rate | None = None
     license: str | None = None
     description: str | None = None
@@ -361,8 +362,20 @@ class MixtureSpec(StrictModel):
     templates_dir: str | None = None
     include: dict[str, float] = {}
     collections: dict[str, CollectionSpec] = {}
+    # keep only these template types, included mixtures too (e.g. a zero-shot-only variant)
+    only_template_types: list[str] | None = None
 
     _epoch = field_validator("epoch", mode="before")(classmethod(lambda cls, v: _epoch(v)))
+
+    @field_validator("only_template_types")
+    @classmethod
+    def _known_types(cls, v: list[str] | None) -> list[str] | None:
+        for name in v or []:
+            if name not in TEMPLATE_TYPES:
+                raise ValueError(
+                    f"unknown template type '{name}'; {did_you_mean(name, TEMPLATE_TYPES)}"
+                )
+        return v
 
     @field_validator("include")
     @classmethod

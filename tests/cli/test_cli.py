@@ -56,7 +56,7 @@ def test_plan_formats(runner: CliRunner, fmt: str) -> None:
         assert plan["total"] == 2000 == sum(leaf["quota"] for leaf in plan["leaves"])
     elif fmt == "csv":
         header, *rows = out.strip().splitlines()
-        assert header.startswith("leaf,collection,task,template_type,available,rate,share,quota")
+        assert header.startswith("leaf,collection,template_type,task,n,cap,rate,share,quota")
         assert len(rows) == 27
     else:
         assert out.startswith("mixture demo  seed 0  epoch first_exhausted  rows 2,000")

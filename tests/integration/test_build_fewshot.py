@@ -61,11 +61,13 @@ def test_fewshot_builds_are_identical_across_workers(
     ]
 
 
-def test_an_inverted_task_cannot_be_few_shot(make_mixture: Callable[..., Path]) -> None:
+def test_an_inverted_few_shot_task_needs_inverted_few_shot_templates(
+    make_mixture: Callable[..., Path],
+) -> None:
     text = FEWSHOT.replace("POOL", "exemplar_pool: shared").replace(
         "a: {templates: tiny,", "a: {templates: tiny, inverted: true,"
     )
-    with pytest.raises(SpecError, match="task 'a' is inverted, and inverted templates are not"):
+    with pytest.raises(SpecError, match="has no inverted template for type 'fs_opt'"):
         check_mixture(load_mixture(str(make_mixture(text, data=tiny_data()))))
 
 

@@ -227,6 +227,18 @@ def test_inverted_tasks_use_only_inverted_templates_and_others_never() -> None:
         assert render_example(fam, normal, ex)[0]["template_id"] != "inv"
 
 
+def test_inverted_few_shot_rows_are_inverted_throughout() -> None:
+    """Flan 2022 has few-shot leaves for CoT-II and dialog-II: exemplars and query inverted."""
+    fam = family()
+    for leaf_type in ("fs_opt", "fs_opt+x_shot"):
+        ctx = leaf(leaf_type, inverted=True)
+        for ex in POOL[:10]:
+            row, reason = render_example(fam, ctx, ex, pool=POOL)
+            assert row is not None, reason
+            assert row["template_id"] == "inv"
+            assert row["inputs"].count("Write a text labelled") == len(row["exemplar_ids"]) + 1
+
+
 # --- randomized options ---------------------------------------------------------------------------
 
 

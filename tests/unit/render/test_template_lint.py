@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import collections
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,7 +23,16 @@ from flanmix.spec.yamlfile import YamlDoc
 
 BUNDLED = bundled_names("templates")
 # Families for sources the demo does not have, and the tests that render them instead.
-FAMILIES_WITH_OWN_TESTS = {"niv2": "tests/unit/sources/test_niv2.py renders it"}
+FAMILIES_WITH_OWN_TESTS = {
+    "niv2": "tests/unit/sources/test_niv2.py renders it",
+    **{
+        p.stem: "tests/unit/render/test_family_samples.py renders its sample records"
+        for p in (Path(__file__).parents[2] / "fixtures" / "family_samples").glob("*.json")
+    },
+}
+
+# Families the demo's records can render (the others read fields only their own sources have).
+DEMO_SERVED = [name for name in BUNDLED if name not in FAMILIES_WITH_OWN_TESTS]
 
 
 @cache
@@ -119,14 +129,18 @@ def demo_tasks_serving(name: str) -> list[str]:
     ]
 
 
+def test_every_bundled_family_is_rendered_by_some_test() -> None:
+    assert set(FAMILIES_WITH_OWN_TESTS) <= set(BUNDLED)
+    for name in DEMO_SERVED:
+        assert demo_tasks_serving(name), f"no demo task has the fields family {name} reads"
+
+
 @pytest.mark.parametrize("template_type", RENDERABLE_TEMPLATE_TYPES)
-@pytest.mark.parametrize("name", BUNDLED)
+@pytest.mark.parametrize("name", DEMO_SERVED)
 def test_bundled_family_renders_demo_records(name: str, template_type: str) -> None:
     """Also covers families the demo mixture does not use (e.g. `cot` on the arithmetic task)."""
     compiled = compile_family(bundled_family(name))
     tasks = demo_tasks_serving(name)
-    if name in FAMILIES_WITH_OWN_TESTS:
-        pytest.skip(f"{name} reads fields no demo task has; {FAMILIES_WITH_OWN_TESTS[name]}")
     assert tasks, f"no demo task has the fields family {name} reads"
     for task in tasks:
         for ex, row in render_all(compiled, task, template_type, as_in_demo=False):

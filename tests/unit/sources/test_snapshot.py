@@ -399,3 +399,28 @@ def test_malformed_rows_fail_their_source_only(
     assert "w.jsonl:1: record has no id field 'pid'" in report.failed["dialog"]
     assert "can't decode byte 0xe9" in report.failed["latin1"]
     assert "task 'latin1'" in report.failed["latin1"] and set(report.snapshots) == {"ok"}
+
+
+def test_niv2_glob_is_one_task_with_held_out_files_left_out_and_counted(
+    tmp_path: Path, mixture_of: Callable[..., Mixture]
+) -> None:
+    """As Flan's public code has NIv2: every train task in one task."""
+    root = checkout(
+        tmp_path,
+        {
+            "task001_a": niv2_task(30),
+            "task002_b": niv2_task(28),
+            "task003_test": niv2_task(30),
+            "task700_mmmlu_answer_generation_y": niv2_task(30),
+        },
+        {
+            "train": ["task001_a", "task002_b", "task700_mmmlu_answer_generation_y"],
+            "test": ["task003_test"],
+        },
+    )
+    m = mixture_of(all={"kind": "niv2", "path": f"{root}/tasks/*.json"})
+    snap = take(m.tasks["all"], tmp_path / "cache")
+    got = rows(snap)
+    assert snap.rows == 58 and got[0]["example_id"] == "task001_a.json:i0"
+    assert snap.info["dropped"] == {"mmlu_task": 1, "not_train_task": 1}
+    assert {r["task_file"] for r in got} == {"task001_a.json", "task002_b.json"}
