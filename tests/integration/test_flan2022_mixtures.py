@@ -171,3 +171,27 @@ def test_the_cot_submixture_builds_on_the_shared_files(
     assert {r["task_source"] for r in rows} == {"CoT"}
     inverted = [r for r in rows if r["task_name"].startswith(("cot_input", "stream_input"))]
     assert inverted and {r["template_type"] for r in inverted} == {"zs_opt", "fs_opt"}
+
+
+def test_plan_groups_and_names_the_leaf_that_ends_the_epoch() -> None:
+    result = CliRunner().invoke(cli, ["plan", "--mixture", "demo", "--group-by", "template_type"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if not line.startswith("·")]
+    assert lines[1].split() == ["template_type", "leaves", "n", "share", "quota", "realised"]
+    assert any(line.startswith("fs_opt ") for line in lines)  # x-shot leaves count as fs_opt
+    assert "one first_exhausted epoch: 2,000 rows; exhausted first: demo_arithmetic_cot/" in (
+        result.output
+    )
+    as_csv = CliRunner().invoke(
+        cli, ["plan", "--mixture", "demo", "--group-by", "task", "-m", "demo", "--format", "csv"]
+    )
+    header = next(line for line in as_csv.output.splitlines() if line.startswith("task,"))
+    assert header == "task,leaves,n,share,quota,realised_share"
+
+
+def test_only_template_types_names_a_bad_type(tmp_path: Path) -> None:
+    path = tmp_path / "zs.yaml"
+    path.write_text("name: zs\ninclude: {demo: 1}\nonly_template_types: [zs_op]\n")
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 1
+    assert "unknown template type 'zs_op'; did you mean 'zs_opt'?" in result.output
