@@ -36,6 +36,8 @@ CAPS = {"flan2021": 30_000, "t0": 20_000, "niv2": 5_000, "cot": 100_000, "dialog
 LICENSE = "see the source dataset"
 # CoT files that are not in ../shared (and whose checksums are unknown offline).
 MISSING_COT = {"cot_esnli", "stream_qed"}
+# Flan 2021 tasks that need a manual download (story_cloze's data is given out on request).
+MANUAL_DOWNLOAD = {"story_cloze"}
 # wiki_dialog lives on GCS as gzipped JSONL (needs gcsfs); QReCC's Hub copy is JSON, read
 # through the Hub's Parquet export.
 DIALOG_SOURCES = {
@@ -112,6 +114,8 @@ def flan2021(rows: list[dict[str, str]], maps: dict[str, dict[str, Any]]) -> dic
             "source": hub_source(row, rename, spec.get("filter", {})),
             "license": LICENSE,
         }
+        if row["location"].startswith("tfds:") or row["task"] in MANUAL_DOWNLOAD:
+            tasks[row["task"]]["optional"] = True  # not on the Hub: left out by name
     return tasks
 
 

@@ -17,7 +17,7 @@ from flanmix.cli.common import (
     source_options,
     templates_option,
 )
-from flanmix.plan.counts import leaf_counts, read_counts
+from flanmix.plan.counts import leaf_counts, merged, read_counts
 from flanmix.plan.explain import GROUPS, format_plan
 from flanmix.plan.plan import make_plan, task_leaf_counts
 from flanmix.sources.snapshot import prepare_sources
@@ -43,10 +43,11 @@ from flanmix.sources.snapshot import prepare_sources
 )
 @click.option(
     "--counts",
-    "counts_file",
+    "counts_files",
+    multiple=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None,
-    help="CSV of counts per task or leaf (or Flan's mixture_rates.csv): plan without data.",
+    help="CSV of counts per task or leaf, or Flan's mixture_rates.csv: plan without data "
+    "(repeatable; later files win).",
 )
 @click.option("--seed", type=int, default=None, help="Override the mixture's seed.")
 @source_options
@@ -56,7 +57,7 @@ def command(
     limit_per_task: int | None,
     fmt: str,
     group_by: str | None,
-    counts_file: Path | None,
+    counts_files: tuple[Path, ...],
     seed: int | None,
     cache: Path | None,
     skip_failed_sources: bool,
@@ -71,10 +72,11 @@ def command(
     if seed is not None:
         m = dataclasses.replace(m, seed=seed)
     check_mixture(m)
-    if counts_file is not None:
-        leaves = leaf_counts(m, read_counts(counts_file), str(counts_file))
+    if counts_files:
+        counts = merged([read_counts(f) for f in counts_files])
+        leaves = leaf_counts(m, counts, ", ".join(map(str, counts_files)))
     else:
         m, _ = prepare_sources(m, cache, skip_failed=skip_failed_sources, progress=progress)
-        counts = count_sources(m, limit_per_task, progress)
-        leaves = task_leaf_counts(m, {name: c.rows for name, c in counts.items()})
+        rows = count_sources(m, limit_per_task, progress)
+        leaves = task_leaf_counts(m, {name: c.rows for name, c in rows.items()})
     click.echo(format_plan(make_plan(m, leaves), fmt, group_by))

@@ -2,10 +2,12 @@
 
 Accepted CSV layouts (by header):
 - per task: `task,n`;
-- per leaf: `task,leaf_type,n` (leaf types as `flanmix plan` prints them, e.g. `fs_opt+x_shot`);
+- per leaf: `task,leaf_type,n` (leaf types as `flanmix plan` prints them, e.g. `fs_opt+x_shot`;
+  an empty leaf_type gives the task's count);
 - Flan's own table, as in `mixture_rates.csv`: `base_task,template_type,template_kind,num_cases`
   (template_kind zero_shot / five_shot / x_shot; `t0_task_adaptation:` prefixes are dropped).
-A leaf takes its own count when the file has one, else its task's.
+A leaf takes its own count when the file has one, else its task's. Several files combine (a
+later file's counts replace an earlier one's), e.g. Flan's table plus per-task NIv2 counts.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from flanmix.errors import FlanmixError
 from flanmix.spec.load import Leaf, Mixture, make_leaf_type
@@ -29,7 +32,7 @@ class Counts:
 
 def read_counts(path: Path) -> Counts:
     try:
-        with open(path, encoding="utf-8", newline="") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:  # -sig: spreadsheets' BOM
             rows = list(csv.DictReader(f))
     except OSError as e:
         raise FlanmixError(f"cannot read counts file {path}: {e.strerror}") from None
@@ -45,11 +48,11 @@ def read_counts(path: Path) -> Counts:
                 )
             task = row["base_task"].removeprefix(T0_PREFIX)
             leaf_type = make_leaf_type(row["template_type"], FLAN_KINDS[kind])
-            counts.leaves[(task, leaf_type)] = _number(row["num_cases"], where)
-        elif {"task", "leaf_type", "n"} <= header:
-            counts.leaves[(row["task"], row["leaf_type"])] = _number(row["n"], where)
+            _put(counts.leaves, (task, leaf_type), _number(row["num_cases"], where), where)
+        elif {"task", "leaf_type", "n"} <= header and row["leaf_type"]:
+            _put(counts.leaves, (row["task"], row["leaf_type"]), _number(row["n"], where), where)
         elif {"task", "n"} <= header:
-            counts.tasks[row["task"]] = _number(row["n"], where)
+            _put(counts.tasks, row["task"], _number(row["n"], where), where)
         else:
             raise FlanmixError(
                 f"{path}: a counts file needs the columns `task,n`, `task,leaf_type,n` or Flan's "
@@ -58,11 +61,25 @@ def read_counts(path: Path) -> Counts:
     return counts
 
 
+def _put(into: dict[Any, int], key: Any, n: int, where: str) -> None:
+    if key in into:
+        raise FlanmixError(f"{where}: a second count for {key}; keep one row per task or leaf")
+    into[key] = n
+
+
+def merged(files: list[Counts]) -> Counts:
+    out = Counts()
+    for c in files:
+        out.tasks.update(c.tasks)
+        out.leaves.update(c.leaves)
+    return out
+
+
 def _number(text: str, where: str) -> int:
     try:
         n = int(float(text))
-    except ValueError:
-        raise FlanmixError(f"{where}: count '{text}' is not a number") from None
+    except (ValueError, OverflowError):
+        raise FlanmixError(f"{where}: count '{text}' is not a whole number") from None
     if n < 0:
         raise FlanmixError(f"{where}: count {n} is negative")
     return n

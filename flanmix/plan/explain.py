@@ -12,7 +12,7 @@ from typing import Any
 from flanmix.plan.plan import LeafPlan, Plan
 from flanmix.spec.load import parse_leaf_type
 
-GROUPS = ("collection", "template_type", "task")
+GROUPS = ("task_source", "collection", "template_type", "task")
 
 
 def group_key(lp: LeafPlan, by: str) -> str:
@@ -75,7 +75,7 @@ def format_plan(plan: Plan, fmt: str, group_by: str | None = None) -> str:
         body = _table(_group_table(rows, group_by), right_from=1)
         return "\n".join([title, body, epoch_note(plan)])
     parts = [title, _table(_leaf_table(plan), right_from=3)]
-    for by in ("collection", "template_type"):
+    for by in ("task_source", "collection", "template_type"):
         parts += ["", _table(_group_table(totals(plan, by), by), right_from=1)]
     return "\n".join([*parts, "", epoch_note(plan)])
 
@@ -86,7 +86,7 @@ def _leaf_table(plan: Plan) -> list[tuple[str, ...]]:
         (
             str(r["collection"]),
             str(r["task"]),
-            str(r["template_type"]),
+            str(r["leaf_type"]),
             f"{r['n']:,}",
             "-" if r["cap"] is None else f"{r['cap']:,}",
             f"{r['rate']:.4g}",

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from flanmix.errors import PlanError
 from flanmix.plan.quotas import first_exhausted, fixed_total
 from flanmix.plan.rates import flatten, leaf_rate
-from flanmix.spec.load import Leaf, Mixture
+from flanmix.spec.load import Leaf, Mixture, parse_leaf_type
 from flanmix.spec.models import TotalEpoch
 
 
@@ -22,6 +22,7 @@ class LeafPlan:
     share: float  # requested share: rate / sum of rates
     quota: int  # rows this leaf contributes
     cap: int | None = None  # the rate rule's cap on n (a cap on the weight, not a truncation)
+    task_source: str = ""  # the submixture, e.g. CoT for both cot and cot_ii
 
     @property
     def leaf(self) -> str:
@@ -45,7 +46,7 @@ class Plan:
             {
                 "leaf": lp.leaf,
                 "collection": lp.collection,
-                "template_type": lp.template_type,
+                "template_type": parse_leaf_type(lp.template_type)[0],
                 "task": lp.task,
                 "n": lp.available,
                 "cap": lp.cap,
@@ -54,12 +55,17 @@ class Plan:
                 "quota": lp.quota,
                 "realised_share": lp.quota / total if total else 0.0,
                 "passes": lp.quota / lp.available if lp.available else 0.0,
+                "leaf_type": lp.template_type,
+                "task_source": lp.task_source,
             }
             for lp in self.leaves
         ]
 
     def exhausted(self) -> list[LeafPlan]:
-        """Leaves written in full: under `first_exhausted`, the one(s) that end the epoch."""
+        """Under `first_exhausted`, the leaf (or tied leaves) written in full: the epoch ends
+        when it runs out."""
+        if self.epoch != "first_exhausted":
+            return []
         return [lp for lp in self.leaves if lp.available and lp.quota == lp.available]
 
 
@@ -121,6 +127,7 @@ def make_plan(mixture: Mixture, counts: Mapping[Leaf, int]) -> Plan:
                 shares[(t, tt)],
                 quotas.get((t, tt), 0),
                 getattr(mixture.tasks[t].rate, "cap", None),
+                mixture.tasks[t].task_source,
             )
             for t, tt in leaves
         ),

@@ -13,7 +13,7 @@ from flanmix import __version__
 from flanmix.plan.plan import Plan, epoch_name
 from flanmix.plan.selection import Selection
 from flanmix.sources.files import TaskCount
-from flanmix.spec.load import Group, Mixture
+from flanmix.spec.load import Group, Mixture, parse_leaf_type
 
 OVER_QUOTA = "over_quota"
 READ = "read"
@@ -95,7 +95,8 @@ def build_stats(
                 "realised_share": n_written / total if total else 0.0,
             }
         )
-        for agg, key in ((by_collection, lp.collection), (by_type, lp.template_type)):
+        template_type = parse_leaf_type(lp.template_type)[0]  # x-shot leaves are fs_* too
+        for agg, key in ((by_collection, lp.collection), (by_type, template_type)):
             agg[key]["requested_share"] += lp.share
             agg[key]["written"] += n_written
     for agg in (by_collection, by_type):

@@ -81,6 +81,7 @@ class Summary:
     length_log: dict[str, bool]  # field -> whether the edges (and charts) are logarithmic
     drops: list[tuple[str, int]]  # most first
     warnings: list[str]
+    skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # task -> why left out
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -175,6 +176,7 @@ def summarize(
         length_log=log,
         drops=sorted(stats["dropped"].items(), key=lambda kv: (-kv[1], kv[0])),
         warnings=warnings,
+        skipped=dict(manifest.get("skipped_sources") or {}),
     )
 
 
@@ -250,7 +252,7 @@ def _cross_check(stats: Mapping[str, Any], counts: _ShardCounts) -> list[str]:
                 f"collection {name}: the shards hold {counts.collections.get(name, 0):,} rows, "
                 f"stats.json says {c['written']:,}"
             )
-    # stats.json keys few-shot leaves by format ("fs_opt+x_shot"); the column has the type.
+    # Older stats.json keyed few-shot leaves by format ("fs_opt+x_shot"); the column has the type.
     by_type: Counter[str] = Counter()
     for name, t in stats["template_types"].items():
         by_type[name.split("+")[0]] += t["written"]
@@ -392,6 +394,9 @@ def summary_markdown(summary: Summary, level: int = 3) -> str:
     ]
     for w in summary.warnings:
         lines += [f"**Warning:** {w}.", ""]
+    if summary.skipped:
+        names = ", ".join(f"`{t}`" for t in sorted(summary.skipped))
+        lines += [f"**Left out:** {len(summary.skipped)} task(s) whose source failed: {names}.", ""]
     lines += [f"{h} Shares by collection", ""]
     lines += _table(["collection", *SHARE_HEADER], "lrrr", share_rows(summary.collections))
     lines += ["", f"{h} Shares by template type", ""]

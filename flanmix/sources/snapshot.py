@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import glob
 import hashlib
 import json
 import os
@@ -222,7 +223,7 @@ def _fetch_niv2(task: Task, cache: Path, retry: Retry, note: Note) -> Inputs:
     origin: dict[str, Any] = {}
     if src.path is not None:
         files = list_files(task)
-        if len(files) > 1:
+        if len(files) > 1 or glob.has_magic(src.path):  # a glob is one task of many files
             return _niv2_files(task, files)
         task_file = files[0]
     elif src.url:

@@ -209,13 +209,8 @@ def load_mixture(name_or_path: str, template_dirs: tuple[str, ...] = ()) -> Mixt
         epoch_line=doc.lines.get(("epoch",)),
         tasks=tasks,
     )
-    if spec.only_template_types:
-        wanted = set(spec.only_template_types)
-        mixture = prune_leaves(
-            mixture,
-            lambda leaf: parse_leaf_type(leaf[1])[0] in wanted,
-            f"with only_template_types {spec.only_template_types}",
-        )
+    used = {task for task, _ in mixture.leaves()}  # only_template_types may leave some out
+    mixture.tasks = {n: t for n, t in tasks.items() if n in used}
     extra = [Path(d) for d in template_dirs]
     for family, dirs in sorted(family_dirs.items()):
         users = [t for t in mixture.tasks.values() if t.family == family]
@@ -301,7 +296,18 @@ def _load_tree(
             for tt, w in coll.template_types.items()
         )
         members.append((coll.weight, Group(name=cname, members=type_groups)))
-    return Group(name=spec.name, members=tuple(members)), spec, doc
+    tree = Group(name=spec.name, members=tuple(members))
+    if spec.only_template_types:  # applies to what this file includes too
+        wanted = set(spec.only_template_types)
+        pruned = _prune(tree, lambda leaf: parse_leaf_type(leaf[1])[0] in wanted)
+        if pruned is None:
+            _raise(
+                f"no leaf has one of the template types {spec.only_template_types}",
+                doc,
+                ("only_template_types",),
+            )
+        tree = pruned or tree
+    return tree, spec, doc
 
 
 def _rooted_tokenizer(fewshot: FewShotSettings, root: Path) -> FewShotSettings:
@@ -357,17 +363,18 @@ def without_tasks(mixture: Mixture, names: set[str]) -> Mixture:
     return prune_leaves(mixture, lambda leaf: leaf[0] not in names, f"without {sorted(names)}")
 
 
+def _prune(g: Group, keep: Callable[[Leaf], bool]) -> Group | None:
+    """The group with only the leaves `keep` accepts; None when nothing is left."""
+    leaves = tuple(leaf for leaf in g.leaves if keep(leaf))
+    members = tuple((w, m) for w, m in ((w, _prune(m, keep)) for w, m in g.members) if m)
+    if not leaves and not members:
+        return None
+    return Group(g.name, members, leaves)
+
+
 def prune_leaves(mixture: Mixture, keep: Callable[[Leaf], bool], why: str) -> Mixture:
     """The mixture with only the leaves `keep` accepts; empty groups and tasks are dropped."""
-
-    def prune(g: Group) -> Group | None:
-        leaves = tuple(leaf for leaf in g.leaves if keep(leaf))
-        members = tuple((w, m) for w, m in ((w, prune(m)) for w, m in g.members) if m)
-        if not leaves and not members:
-            return None
-        return Group(g.name, members, leaves)
-
-    tree = prune(mixture.tree)
+    tree = _prune(mixture.tree, keep)
     if tree is None:
         raise SpecError(f"mixture {mixture.name} has no leaf left {why}", file=mixture.file)
     pruned = dataclasses.replace(mixture, tree=tree)

@@ -145,7 +145,7 @@ def test_counts_files_say_what_is_missing_or_wrong(tmp_path: Path) -> None:
     )
     partial.write_text("task,n\ndemo_qa,ten\n")
     result = CliRunner().invoke(cli, ["plan", "--mixture", "demo", "--counts", str(partial)])
-    assert f"{partial}:2: count 'ten' is not a number" in result.output
+    assert f"{partial}:2: count 'ten' is not a whole number" in result.output
 
 
 def test_the_cot_submixture_builds_on_the_shared_files(
@@ -163,6 +163,8 @@ def test_the_cot_submixture_builds_on_the_shared_files(
     assert "source file not found" in skipped["cot_esnli"]
     card = (tmp_path / "out" / "README.md").read_text()
     assert "`cot_esnli`" in card and "`stream_qed`" in card
+    assert "**Left out:** 4 task(s) whose source failed:" in card  # the embedded summary
+    assert "| fs_opt |" in card and "| fs_opt+x_shot |" not in card  # template types, not leaves
     rows = pq.read_table(tmp_path / "out" / "data").to_pylist()
     total = len(rows)
     for leaf in result.stats["leaves"]:  # realised = planned, leaf by leaf
@@ -195,3 +197,37 @@ def test_only_template_types_names_a_bad_type(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["validate", str(path)])
     assert result.exit_code == 1
     assert "unknown template type 'zs_op'; did you mean 'zs_opt'?" in result.output
+
+
+def test_counts_files_combine_and_refuse_duplicates(tmp_path: Path) -> None:
+    m = mixture("demo")
+    leaf_file = tmp_path / "leaves.csv"
+    rows = ["task,leaf_type,n"] + [f"{t},,100" for t in sorted(m.tasks)]
+    rows.append("demo_qa,zs_opt,7")
+    leaf_file.write_text("\ufeff" + "\n".join(rows) + "\n")  # a spreadsheet's BOM
+    later = tmp_path / "later.csv"
+    later.write_text("task,n\ndemo_sentiment,55\n")
+    result = CliRunner().invoke(
+        cli,
+        [
+            "plan",
+            "--mixture",
+            "demo",
+            "--counts",
+            str(leaf_file),
+            "--counts",
+            str(later),
+            "--format",
+            "json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    n = {r["leaf"]: r["n"] for r in json.loads(result.output)["leaves"]}
+    assert n["demo_qa/zs_opt"] == 7 and n["demo_qa/zs_noopt"] == 100
+    assert n["demo_sentiment/zs_opt"] == 55  # the later file wins
+    leaf_file.write_text("task,n\ndemo_qa,1\ndemo_qa,2\n")
+    result = CliRunner().invoke(cli, ["plan", "--mixture", "demo", "--counts", str(leaf_file)])
+    assert f"{leaf_file}:3: a second count for demo_qa" in result.output
+    leaf_file.write_text("task,n\ndemo_qa,inf\n")
+    result = CliRunner().invoke(cli, ["plan", "--mixture", "demo", "--counts", str(leaf_file)])
+    assert "count 'inf' is not a whole number" in result.output
