@@ -68,7 +68,13 @@ def build(
     if seed is not None:
         mixture = dataclasses.replace(mixture, seed=seed)
     check_mixture(mixture)
-    beam_runner, beam_options = pipeline_setup(runner, workers, options)
+    setup = pipeline_setup(runner, workers, options)
+    if not setup.local:
+        raise FlanmixError(
+            f"runner {setup.runner}: this version writes its output and snapshots on the local "
+            "disk, which remote workers cannot reach; use --dry-run to build and inspect the "
+            "job graph, or --runner direct"
+        )
     out = Path(out).resolve()
     staging = staging_mod.prepare(out, overwrite)
     try:
@@ -88,8 +94,8 @@ def build(
             f"about {estimate.total:,} rows"
         )
         parts = run_graph(
-            beam_runner,
-            beam_options,
+            setup.runner,
+            setup.options,
             shards=[s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
             mixture=mixture,
             types=task_template_types(mixture),
@@ -105,6 +111,60 @@ def build(
     except BaseException:
         staging_mod.abandon(staging)
         raise
+
+
+@dataclass(frozen=True)
+class DryRun:
+    runner: str
+    steps: list[str]  # the job's top-level steps
+    transforms: int  # every transform, composites included
+    staged: tuple[str, ...]  # packages staged to the workers
+
+
+def dry_run(
+    mixture: Mixture,
+    *,
+    runner: str,
+    options: dict[str, str] | None = None,
+    limit_per_task: int | None = None,
+    max_shard_bytes: int = DEFAULT_SHARD_BYTES,
+    read_shard_rows: int = 20_000,
+    cache: Path | None = None,
+    skip_failed_sources: bool = False,
+    progress: Callable[[str], None] = lambda _: None,
+) -> DryRun:
+    """Build the complete job graph for a remote runner without submitting it. For Dataflow,
+    Beam's own `dry_run` also creates the job request offline (no credentials needed)."""
+    import apache_beam as beam
+
+    from flanmix.pipeline.graph import build_graph
+    from flanmix.pipeline.options import pipeline_setup
+
+    check_mixture(mixture)
+    extra = {"dry_run": "True"} if runner == "dataflow" else {}
+    setup = pipeline_setup(runner, 1, {**(options or {}), **extra})
+    if setup.local:
+        raise FlanmixError("--dry-run is for remote runners (dataflow, flink, spark)")
+    mixture, _ = prepare_sources(mixture, cache, skip_failed=skip_failed_sources, progress=progress)
+    counts = count_sources(mixture, limit_per_task, progress)
+    pipeline = beam.Pipeline(options=setup.options)
+    build_graph(
+        pipeline,
+        shards=[s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
+        mixture=mixture,
+        types=task_template_types(mixture),
+        repeats=isinstance(mixture.epoch, TotalEpoch) and mixture.epoch.repeats,
+        seed=mixture.seed,
+        staging=str(setup.options.get_all_options().get("temp_location") or "dry-run"),
+        max_shard_bytes=max_shard_bytes,
+    )
+    proto = pipeline.to_runner_api()
+    if runner == "dataflow":
+        result: Any = pipeline.run()  # Beam's dry run: the job request is made, not sent
+        proto = result.job.proto_pipeline
+    names = [t.unique_name for t in proto.components.transforms.values()]
+    steps = sorted({n for n in names if n and "/" not in n and not n.startswith("ref_")})
+    return DryRun(str(setup.runner), steps, len(names), setup.staged)
 
 
 def _finalize(

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from flanmix.build import DEFAULT_SHARD_BYTES, build
+from flanmix.build import DEFAULT_SHARD_BYTES, DryRun, build
+from flanmix.build import dry_run as make_dry_run
 from flanmix.cli.common import (
     command_line,
     limit_option,
@@ -16,6 +17,7 @@ from flanmix.cli.common import (
     source_options,
     templates_option,
 )
+from flanmix.cli.push import push_build, push_options
 
 
 @click.command("build")
@@ -54,12 +56,26 @@ from flanmix.cli.common import (
 )
 @click.option(
     "--max-shard-bytes",
+    "--max-shard-size",
+    "max_shard_bytes",
     type=click.IntRange(min=1),
     default=DEFAULT_SHARD_BYTES,
     show_default=True,
     help="Target size of one Parquet shard before compression.",
 )
 @source_options
+@click.option(
+    "--push-to-hub",
+    default=None,
+    metavar="ORG/NAME",
+    help="Push the finished build to this Hub dataset repo (see `flanmix push`).",
+)
+@push_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Build the job graph for a remote runner and print it, without submitting anything.",
+)
 def command(
     mixture: str,
     template_dirs: tuple[str, ...],
@@ -73,11 +89,35 @@ def command(
     max_shard_bytes: int,
     cache: Path | None,
     skip_failed_sources: bool,
+    push_to_hub: str | None,
+    revision: str | None,
+    revision_from_spec: bool,
+    private: bool,
+    create_pr: bool,
+    dry_run: bool,
 ) -> None:
     """Build a mixture into sharded Parquet with a manifest, stats and a dataset card."""
     from flanmix.pipeline.options import parse_overrides  # imports Beam: only when building
 
+    if push_to_hub:
+        from flanmix.publish.push import check_repo_id
+
+        check_repo_id(push_to_hub)  # before hours of building, not after
     m = load(mixture, template_dirs)
+    if dry_run:
+        _print_dry_run(
+            make_dry_run(
+                m,
+                runner=runner,
+                options=parse_overrides(beam_options),
+                limit_per_task=limit_per_task,
+                max_shard_bytes=max_shard_bytes,
+                cache=cache,
+                skip_failed_sources=skip_failed_sources,
+                progress=progress,
+            )
+        )
+        return
     result = build(
         m,
         out,
@@ -105,3 +145,15 @@ def command(
             f"incomplete: left out {len(skipped)} task(s) whose source failed: "
             + ", ".join(skipped)
         )
+    if push_to_hub:
+        click.echo(
+            push_build(result.out, push_to_hub, revision, revision_from_spec, private, create_pr)
+        )
+
+
+def _print_dry_run(job: DryRun) -> None:
+    click.echo(f"dry run on {job.runner}: the job graph was built, nothing was submitted")
+    click.echo(f"steps ({len(job.steps)} top-level, {job.transforms} transforms in all):")
+    for step in job.steps:
+        click.echo(f"  {step}")
+    click.echo("staged packages: " + (", ".join(job.staged) or "none"))

@@ -38,6 +38,7 @@ def _register() -> None:
         env,
         plan,
         preview,
+        push,
         report,
         snapshot,
         sources,
@@ -45,7 +46,7 @@ def _register() -> None:
         validate,
     )
 
-    for module in (validate, plan, snapshot, sources, build, report, preview, templates, env):
+    for module in (validate, plan, snapshot, sources, build, push, report, preview, templates, env):
         cli.add_command(module.command)
 
 

@@ -30,6 +30,14 @@ def _license(manifest: dict[str, Any]) -> str:
     return only.lower() if only and re.fullmatch(r"[A-Za-z0-9.\-]+", only) else "other"
 
 
+def size_category(rows: int) -> str:
+    """The Hub's `size_categories` tag for a row count."""
+    bounds = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K")]
+    bounds += [(1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")]
+    bounds += [(1_000_000_000, "100M<n<1B")]
+    return next((name for limit, name in bounds if rows < limit), "n>1B")
+
+
 def dataset_card(
     manifest: dict[str, Any], stats: dict[str, Any], summary_md: str | None = None
 ) -> str:
@@ -50,6 +58,7 @@ def dataset_card(
             ],
         },
         "license": _license(manifest),
+        "size_categories": [size_category(manifest["total_rows"])],
         "task_categories": ["text-generation"],
         "tags": ["flanmix", "instruction-tuning"],
     }

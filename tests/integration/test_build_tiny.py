@@ -146,6 +146,25 @@ def test_ids_repeated_across_files_still_give_identical_shards(
     ]
 
 
+def test_the_same_snapshot_split_into_more_files_gives_identical_shards(
+    make_mixture: Callable[..., Path], tmp_path: Path
+) -> None:
+    """Re-sharding a source (one file, or the same rows in order across three) changes no byte,
+    with one worker or two; ids come from the id column, as snapshots' `example_id` does."""
+    records = tiny_records(40, "a")
+    whole = make_mixture(TINY_MIXTURE, data={**tiny_data(), "a.jsonl": records})
+    split = TINY_MIXTURE.replace("path: data/a.jsonl", "path: data/split/a-*.jsonl")
+    parts = {f"split/a-{i}.jsonl": records[i * 14 : (i + 1) * 14] for i in range(3)}
+    resharded = make_mixture(split, data={**tiny_data(), **parts}, name="split.yaml")
+    runs = [
+        build(load_mixture(str(whole)), tmp_path / "one"),
+        build(load_mixture(str(whole)), tmp_path / "two", workers=2, read_shard_rows=5),
+        build(load_mixture(str(resharded)), tmp_path / "three", workers=2),
+    ]
+    digests = [[s["sha256"] for s in r.manifest["shards"]] for r in runs]
+    assert digests[0] == digests[1] == digests[2]
+
+
 def test_existing_output_needs_overwrite(tiny_mixture: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     build(load_mixture(str(tiny_mixture)), out)

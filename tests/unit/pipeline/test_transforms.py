@@ -231,7 +231,8 @@ def test_num_shards_rounds_up_and_is_at_least_one() -> None:
 
 def test_direct_profile_uses_fnapirunner_and_workers_switch_to_processes() -> None:
     assert load_profile("direct")["runner"] == "FnApiRunner"
-    runner, options = pipeline_setup("direct", workers=3)
+    setup = pipeline_setup("direct", workers=3)
+    runner, options = setup.runner, setup.options
     assert isinstance(runner, FnApiRunner)
     opts = options.get_all_options()
     assert opts["direct_running_mode"] == "multi_processing"
@@ -239,7 +240,9 @@ def test_direct_profile_uses_fnapirunner_and_workers_switch_to_processes() -> No
 
 
 def test_option_overrides_and_errors() -> None:
-    assert parse_overrides(("--a=1", "b=x=y")) == {"a": "1", "b": "x=y"}
+    assert parse_overrides(("--project=1", "job_name=x=y")) == {"project": "1", "job_name": "x=y"}
+    with pytest.raises(FlanmixError, match=r"unknown Beam pipeline option.*'max_worker'"):
+        parse_overrides(("max_worker=3",))
     with pytest.raises(FlanmixError, match="key=value"):
         parse_overrides(("novalue",))
     with pytest.raises(FlanmixError, match="did you mean 'direct'"):
