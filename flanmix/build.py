@@ -17,9 +17,9 @@ from flanmix.plan.plan import Plan, make_plan, task_leaf_counts
 from flanmix.publish import staging as staging_mod
 from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
-from flanmix.publish.parquet import shard_name, write_shard
+from flanmix.publish.parquet import shard_name, store_bytes, write_shard
 from flanmix.publish.summary import summarize, summary_markdown
-from flanmix.sources.files import TaskCount, count_task, read_shards
+from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
 from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import Mixture
 from flanmix.spec.models import TotalEpoch
@@ -29,7 +29,7 @@ DEFAULT_SHARD_BYTES = 500_000_000  # the Hub's recommended Parquet shard size
 
 @dataclass(frozen=True)
 class BuildResult:
-    out: Path
+    out: Path | str
     plan: Plan
     manifest: dict[str, Any]
     stats: dict[str, Any]
@@ -47,7 +47,7 @@ def count_sources(
 
 def build(
     mixture: Mixture,
-    out: Path,
+    out: Path | str,
     *,
     runner: str = "direct",
     workers: int = 1,
@@ -59,7 +59,7 @@ def build(
     read_shard_rows: int = 20_000,
     command: str = "",
     progress: Callable[[str], None] = lambda _: None,
-    cache: Path | None = None,
+    cache: Path | str | None = None,
     skip_failed_sources: bool = False,
 ) -> BuildResult:
     from flanmix.pipeline.graph import run_graph
@@ -70,13 +70,14 @@ def build(
     check_mixture(mixture)
     setup = pipeline_setup(runner, workers, options)
     if not setup.local:
-        raise FlanmixError(
-            f"runner {setup.runner}: this version writes its output and snapshots on the local "
-            "disk, which remote workers cannot reach; use --dry-run to build and inspect the "
-            "job graph, or --runner direct"
-        )
-    out = Path(out).resolve()
-    staging = staging_mod.prepare(out, overwrite)
+        _check_reachable(mixture, str(out), cache, str(setup.runner))
+    remote = is_url(str(out))  # any fsspec URL, e.g. gs://bucket/flan2022
+    out = str(out) if remote else Path(out).resolve()
+    staging: Any = (
+        staging_mod.prepare_url(str(out), overwrite)
+        if remote
+        else staging_mod.prepare(Path(out), overwrite)
+    )
     try:
         mixture, skipped = prepare_sources(
             mixture, cache, skip_failed=skip_failed_sources, progress=progress
@@ -106,11 +107,38 @@ def build(
         )
         progress("writing manifest, stats and dataset card")
         result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task, skipped)
-        staging_mod.finish(staging, out)
+        if remote:
+            staging_mod.finish_url(staging, str(out))
+        else:
+            staging_mod.finish(staging, Path(out))
         return dataclasses.replace(result, out=out)
     except BaseException:
-        staging_mod.abandon(staging)
+        if remote:
+            staging_mod.abandon_url(staging)
+        else:
+            staging_mod.abandon(staging)
         raise
+
+
+def _check_reachable(mixture: Mixture, out: str, cache: Path | str | None, runner: str) -> None:
+    """Remote workers see no local disk: output, snapshots and files read in place must be
+    at URLs (gs://…). Said before anything runs."""
+    where = f"runner {runner} runs on remote workers, which cannot reach this machine's disk"
+    if not is_url(out):
+        raise FlanmixError(f"{where}: give --out a bucket URL, e.g. --out gs://bucket/name")
+    local = sorted(
+        t.name
+        for t in mixture.tasks.values()
+        if t.source.in_place and not is_url(t.source_pattern())
+    )
+    if local:
+        raise FlanmixError(
+            f"{where}: task(s) {', '.join(local[:5])} read local files; copy them to a bucket "
+            "and point `root` or `path` there"
+        )
+    snapshotted = any(not t.source.in_place for t in mixture.tasks.values())
+    if snapshotted and not is_url(str(cache or "")):
+        raise FlanmixError(f"{where}: give --cache a bucket URL for the snapshots")
 
 
 @dataclass(frozen=True)
@@ -129,7 +157,7 @@ def dry_run(
     limit_per_task: int | None = None,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
     read_shard_rows: int = 20_000,
-    cache: Path | None = None,
+    cache: Path | str | None = None,
     skip_failed_sources: bool = False,
     progress: Callable[[str], None] = lambda _: None,
 ) -> DryRun:
@@ -172,7 +200,7 @@ def _finalize(
     counts: dict[str, TaskCount],
     parts: list[Any],
     staging: Path,
-    out: Path,
+    out: Path | str,
     command: str,
     limit: int | None,
     skipped: dict[str, str],
@@ -191,7 +219,7 @@ def _finalize(
     shards = {s["index"]: s for s in by_kind.get("shard", [])}
     for index in range(num_shards):  # a shard no row hashed to is still written, empty
         if index not in shards:
-            info = write_shard(staging / shard_name(index, num_shards), [])
+            info = write_shard(f"{staging}/{shard_name(index, num_shards)}", [])
             shards[index] = {
                 "index": index,
                 "path": shard_name(index, num_shards),
@@ -218,8 +246,8 @@ def _finalize(
     manifest = build_manifest(
         mixture, counts, shard_list, spec_hash(mixture, counts, limit), command, limit, skipped
     )
-    write_json(staging / "manifest.json", manifest)
-    write_json(staging / "stats.json", stats)
+    write_json(f"{staging}/manifest.json", manifest)
+    write_json(f"{staging}/stats.json", stats)
     summary_md = summary_markdown(summarize(staging, stats, manifest))
-    (staging / "README.md").write_text(dataset_card(manifest, stats, summary_md), encoding="utf-8")
+    store_bytes(f"{staging}/README.md", dataset_card(manifest, stats, summary_md).encode())
     return BuildResult(out=out, plan=plan, manifest=manifest, stats=stats)

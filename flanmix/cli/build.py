@@ -28,8 +28,9 @@ from flanmix.cli.push import push_build, push_options
     "--out",
     "-o",
     required=True,
-    type=click.Path(path_type=Path),
-    help="Output folder (laid out as a Hugging Face dataset repo).",
+    metavar="DIR|URL",
+    help="Output folder (laid out as a Hugging Face dataset repo), local or an fsspec URL "
+    "such as gs://bucket/name.",
 )
 @click.option(
     "--runner",
@@ -80,14 +81,14 @@ def command(
     mixture: str,
     template_dirs: tuple[str, ...],
     limit_per_task: int | None,
-    out: Path,
+    out: str,
     runner: str,
     workers: int,
     seed: int | None,
     overwrite: bool,
     beam_options: tuple[str, ...],
     max_shard_bytes: int,
-    cache: Path | None,
+    cache: str | None,
     skip_failed_sources: bool,
     push_to_hub: str | None,
     revision: str | None,
@@ -103,6 +104,8 @@ def command(
         from flanmix.publish.push import check_repo_id
 
         check_repo_id(push_to_hub)  # before hours of building, not after
+        if "://" in str(out):
+            raise click.UsageError("--push-to-hub pushes a local build; give --out a local folder")
     m = load(mixture, template_dirs)
     if dry_run:
         _print_dry_run(
@@ -147,7 +150,9 @@ def command(
         )
     if push_to_hub:
         click.echo(
-            push_build(result.out, push_to_hub, revision, revision_from_spec, private, create_pr)
+            push_build(
+                Path(result.out), push_to_hub, revision, revision_from_spec, private, create_pr
+            )
         )
 
 

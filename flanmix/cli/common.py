@@ -98,9 +98,9 @@ def source_options(f: F) -> F:
 def cache_option(f: F) -> F:
     return click.option(
         "--cache",
-        type=click.Path(file_okay=False, path_type=Path),
         envvar="FLANMIX_CACHE",
         default=None,
-        metavar="DIR",
-        help="Snapshot cache [default: $FLANMIX_CACHE or ~/.cache/flanmix].",
+        metavar="DIR|URL",
+        help="Snapshot cache, local or an fsspec URL such as gs://bucket/cache "
+        "[default: $FLANMIX_CACHE or ~/.cache/flanmix].",
     )(f)

@@ -59,7 +59,7 @@ def command(
     group_by: str | None,
     counts_files: tuple[Path, ...],
     seed: int | None,
-    cache: Path | None,
+    cache: str | None,
     skip_failed_sources: bool,
 ) -> None:
     """Print the plan of a mixture: rates, shares and exact quotas per leaf.

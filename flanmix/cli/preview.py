@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from pathlib import Path
 
 import click
 
@@ -40,7 +39,7 @@ def command(
     tasks: tuple[str, ...],
     types: tuple[str, ...],
     seed: int | None,
-    cache: Path | None,
+    cache: str | None,
     skip_failed_sources: bool,
 ) -> None:
     """Show the first rendered rows of each leaf (task × template type)."""

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from flanmix.cli.common import load, mixture_option, progress, source_options, templates_option
 from flanmix.errors import FlanmixError, SourceError
-from flanmix.sources.snapshot import default_cache, failure_message, snapshot_tasks
+from flanmix.sources.snapshot import cache_location, failure_message, snapshot_tasks
 
 
 @click.command("snapshot")
@@ -24,7 +22,7 @@ def command(
     template_dirs: tuple[str, ...],
     only: tuple[str, ...],
     refresh: bool,
-    cache: Path | None,
+    cache: str | None,
     skip_failed_sources: bool,
 ) -> None:
     """Fetch, pin and normalise each task's source into Parquet snapshots.
@@ -45,13 +43,13 @@ def command(
         progress(
             f"{len(in_place)} task(s) read in place, no snapshot needed: {', '.join(in_place)}"
         )
-    folder = cache or default_cache()
+    folder = cache_location(cache)
     report = snapshot_tasks(tasks, folder, refresh=refresh, progress=progress)
     distinct = {s.dir: s for s in report.snapshots.values()}  # twins share one snapshot
     rows = sum(s.rows for s in distinct.values())
     click.echo(
         f"{len(report.snapshots)} task(s) from {len(distinct)} snapshot(s), {rows:,} rows, "
-        f"in {folder / 'snapshots'}"
+        f"in {folder}/snapshots"
     )
     if report.failed:
         if not skip_failed_sources:

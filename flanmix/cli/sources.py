@@ -50,7 +50,7 @@ def list_command(fmt: str, collections: tuple[str, ...], tasks: tuple[str, ...])
 @collection_option
 @task_option
 @cache_option
-def check_command(collections: tuple[str, ...], tasks: tuple[str, ...], cache: Path | None) -> None:
+def check_command(collections: tuple[str, ...], tasks: tuple[str, ...], cache: str | None) -> None:
     """Check registry rows against the live Hub and URLs (HF_ENDPOINT, HF_TOKEN honoured);
     reports what moved or vanished. Exits 1 when any row is not ok."""
     from flanmix.registry.check import OK, UNCHECKED, check_entries
@@ -67,7 +67,8 @@ def check_command(collections: tuple[str, ...], tasks: tuple[str, ...], cache: P
         assert isinstance(f, Finding)
         click.echo(f"{f.status:<11} {f.entry.collection}/{f.entry.task}: {f.detail}")
 
-    findings = check_entries(entries, cache or default_cache(), default_retry(attempts=2), show)
+    local = Path(cache) if cache and "://" not in cache else default_cache()
+    findings = check_entries(entries, local, default_retry(attempts=2), show)
     counts = Counter(f.status for f in findings)
     click.echo("\n" + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
     if any(f.status not in (OK, UNCHECKED) for f in findings):

@@ -3,24 +3,22 @@ beyond the first records of each source (to know its fields)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from flanmix.checks import check_mixture
 from flanmix.cli.common import cache_option, load, templates_option
-from flanmix.sources.snapshot import default_cache, snapshot_tasks, with_snapshots
+from flanmix.sources.snapshot import cache_location, snapshot_tasks, with_snapshots
 
 
 @click.command("validate")
 @click.argument("mixture", metavar="MIXTURE")
 @templates_option
 @cache_option
-def command(mixture: str, template_dirs: tuple[str, ...], cache: Path | None) -> None:
+def command(mixture: str, template_dirs: tuple[str, ...], cache: str | None) -> None:
     """Validate MIXTURE (a bundled name or a YAML path) and its templates."""
     m = load(mixture, template_dirs)
     check_mixture(m)
-    found = snapshot_tasks(list(m.tasks.values()), cache or default_cache(), fetch=False)
+    found = snapshot_tasks(list(m.tasks.values()), cache_location(cache), fetch=False)
     m = with_snapshots(m, found)  # fields of sources snapshotted so far are checked too
     compiled = check_mixture(m)
     n_templates = sum(len(f.templates) for f in compiled.values())

@@ -22,8 +22,9 @@ from flanmix.pipeline.transforms import (
     size_of,
     write_sorted_shard,
 )
+from flanmix.publish.parquet import store_bytes
 from flanmix.render.fewshot import needs_pool
-from flanmix.sources.files import ReadShard
+from flanmix.sources.files import ReadShard, is_url, open_path
 from flanmix.spec.load import Mixture
 
 PARTS_FILE = "_parts.pkl"
@@ -107,14 +108,25 @@ def build_graph(
 
 
 def _write_parts(items: list[Any], staging: str) -> None:
-    Path(staging, PARTS_FILE).write_bytes(pickle.dumps(sorted(items, key=repr)))
+    store_bytes(f"{staging}/{PARTS_FILE}", pickle.dumps(sorted(items, key=repr)))
 
 
 def run_graph(runner: Any, options: PipelineOptions, **kwargs: Any) -> list[Any]:
     """Run the pipeline to completion and return the collected parts."""
     with beam.Pipeline(runner=runner, options=options) as p:
         build_graph(p, **kwargs)
-    path = Path(kwargs["staging"], PARTS_FILE)
-    parts = pickle.loads(path.read_bytes())
-    path.unlink()
+    path = f"{kwargs['staging']}/{PARTS_FILE}"
+    with open_path(path, "rb") as f:
+        parts = pickle.loads(f.read())
+    remove(path)
     return parts
+
+
+def remove(path: str) -> None:
+    if is_url(path):
+        import fsspec
+
+        fs, inner = fsspec.core.url_to_fs(path)
+        fs.rm(inner)
+    else:
+        Path(path).unlink()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 import apache_beam as beam
@@ -200,7 +199,7 @@ def write_sorted_shard(
     ordered = sorted(items, key=lambda it: it[:5])
     rows = [it[5] for it in ordered]
     name = shard_name(index, num_shards)
-    info = write_shard(Path(staging) / name, rows)
+    info = write_shard(f"{staging}/{name}", rows)
     leaves = Counter(f"{task}/{leaf_type}" for _, task, leaf_type, *_ in ordered)
     return {"index": index, "path": name, **info, "leaves": dict(sorted(leaves.items()))}
 

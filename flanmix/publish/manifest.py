@@ -162,5 +162,7 @@ def _source(mixture: Mixture, name: str, count: TaskCount) -> dict[str, Any]:
     return entry
 
 
-def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+def write_json(path: Path | str, data: Any) -> None:
+    from flanmix.publish.parquet import store_bytes
+
+    store_bytes(str(path), (json.dumps(data, indent=2, sort_keys=False) + "\n").encode("utf-8"))

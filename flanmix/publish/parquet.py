@@ -49,24 +49,42 @@ def row_bytes(row: dict[str, Any]) -> int:
     return size
 
 
-def write_shard(path: Path, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Write rows (already in their final order) and return the shard's manifest entry."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_shard(path: Path | str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Write rows (already in their final order) and return the shard's manifest entry.
+
+    `path` is local or any fsspec URL (gs://…): the shard is made in memory and stored in one
+    write, so a remote store never holds half a shard."""
     table = pa.Table.from_pylist(list(rows), schema=SCHEMA)
     avg = max(1, sum(row_bytes(r) for r in rows) // max(1, len(rows)))
+    buffer = pa.BufferOutputStream()
     pq.write_table(
         table,
-        path,
+        buffer,
         compression="zstd",
         row_group_size=max(1_000, ROW_GROUP_BYTES // avg),
         write_statistics=True,
     )
-    with open(path, "rb") as f:  # flushed to disk before the completion marker is written
-        data = f.read()
-        os.fsync(f.fileno())
+    data = buffer.getvalue().to_pybytes()
+    store_bytes(str(path), data)
     return {
         "rows": len(rows),
         "bytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
         "nbytes": table.nbytes,  # in-memory (Arrow) size: the card's `num_bytes`
     }
+
+
+def store_bytes(path: str, data: bytes) -> None:
+    """Write a whole file, locally (fsynced: on disk before the completion marker) or to any
+    fsspec URL."""
+    if "://" in path:
+        import fsspec
+
+        fs, inner = fsspec.core.url_to_fs(path)
+        fs.pipe_file(inner, data)
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

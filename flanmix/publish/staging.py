@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from flanmix.errors import OutputError
 
@@ -85,3 +86,64 @@ def finish(staging: Path, out: Path) -> None:
 
 def abandon(staging: Path) -> None:
     shutil.rmtree(staging, ignore_errors=True)
+
+
+# ---- outputs at an fsspec URL (gs://…): no folder renames there, so the marker goes last ----
+
+
+def _fs(url: str) -> tuple[Any, str]:
+    import fsspec
+
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise OutputError(f"cannot write to {url}: {e}") from None
+
+
+def prepare_url(out: str, overwrite: bool) -> str:
+    """The staging prefix beside a remote output, after the same checks as a local folder.
+    Reaching the store here (credentials, bucket) fails before any work is done."""
+    fs, path = _fs(out)
+    try:
+        exists = fs.exists(path)
+        listing = fs.ls(path, detail=False) if exists else []
+    except Exception as e:  # each store raises its own errors: credentials, no bucket, ...
+        raise OutputError(
+            f"cannot reach {out}: {type(e).__name__}: {e}; check the credentials for this "
+            "store (e.g. `gcloud auth application-default login`) and that the bucket exists"
+        ) from None
+    names = {n.rstrip("/").rsplit("/", 1)[-1] for n in listing}
+    if listing and not overwrite:
+        state = "a finished build" if COMPLETE_MARKER in names else "not a finished build"
+        raise OutputError(
+            f"output {out} already exists ({state}); pass --overwrite to replace it or choose "
+            "another --out"
+        )
+    if listing and not ({COMPLETE_MARKER, "manifest.json"} & names):
+        raise OutputError(
+            f"output {out} holds files that are not a flanmix build; --overwrite only replaces "
+            "an earlier build or an empty folder, so choose another --out"
+        )
+    parent, _, name = out.rstrip("/").rpartition("/")
+    staging = f"{parent}/{_STAGING.format(name=name)}"
+    abandon_url(staging)
+    return staging
+
+
+def finish_url(staging: str, out: str) -> None:
+    """Replace `out` with the staged files; the completion marker is written last, so a
+    reader never sees a marker beside half the files."""
+    fs, stage_path = _fs(staging)
+    _, out_path = _fs(out)
+    if fs.exists(out_path):
+        fs.rm(out_path, recursive=True)
+    for f in sorted(fs.find(stage_path)):
+        fs.mv(f, out_path + f[len(stage_path) :])
+    fs.pipe_file(f"{out_path}/{COMPLETE_MARKER}", b"complete\n")
+    abandon_url(staging)
+
+
+def abandon_url(staging: str) -> None:
+    fs, path = _fs(staging)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)

@@ -130,7 +130,7 @@ def summarize(
     """
     counts = _ShardCounts()
     for shard in manifest["shards"]:
-        counts.add_file(Path(folder) / shard["path"], batch_rows)
+        counts.add_file(f"{folder}/{shard['path']}", batch_rows)
     total = counts.rows
     warnings = _cross_check(stats, counts)
     leaves = stats["leaves"]
@@ -193,8 +193,10 @@ class _ShardCounts:
         # lengths, not by the number of rows.
         self.lengths: dict[str, dict[str, Counter[int]]] = {f: {} for f in FIELDS}
 
-    def add_file(self, path: Path, batch_rows: int) -> None:
-        with pq.ParquetFile(path) as pf:
+    def add_file(self, path: Path | str, batch_rows: int) -> None:
+        from flanmix.sources.files import open_path
+
+        with pq.ParquetFile(open_path(str(path), "rb")) as pf:
             for batch in pf.iter_batches(batch_size=batch_rows, columns=list(COLUMNS)):
                 self.add(batch)
 

@@ -54,12 +54,14 @@ def default_cache() -> Path:
 @dataclass(frozen=True)
 class Snapshot:
     task: str
-    dir: Path
+    dir: Path | str  # a local folder, or a URL when the cache is remote (gs://…)
     info: dict[str, Any]
 
     @property
-    def data(self) -> Path:
-        return self.dir / "data.parquet"
+    def data(self) -> Path | str:
+        return (
+            self.dir / "data.parquet" if isinstance(self.dir, Path) else f"{self.dir}/data.parquet"
+        )
 
     @property
     def rows(self) -> int:
@@ -483,9 +485,38 @@ class Report:
     failed: dict[str, str]  # task -> why
 
 
+def _remote(
+    task: Task,
+    cache: str,
+    *,
+    refresh: bool,
+    fetch: bool,
+    retry: Retry | None,
+    note: Note,
+) -> tuple[Snapshot | None, bool]:
+    """(snapshot, found) in a remote cache: a snapshot is made in the local cache, then its
+    data and (last) its snapshot.json are copied up, so workers anywhere can read it."""
+    import fsspec
+
+    local = default_cache()
+    folder = f"{cache.rstrip('/')}/snapshots/{snapshot_folder(task, local).name}"
+    fs, inner = fsspec.core.url_to_fs(folder)
+    if not refresh and fs.exists(f"{inner}/snapshot.json"):
+        info = json.loads(fs.cat_file(f"{inner}/snapshot.json"))
+        return Snapshot(task.name, folder, info), True
+    if not fetch:
+        return None, False
+    made = find(task, local) if not refresh else None
+    made = made or take(task, local, retry=retry, note=note)
+    note(f"copying the snapshot to {folder}")
+    fs.put_file(str(made.data), f"{inner}/data.parquet")
+    fs.put_file(f"{made.dir}/snapshot.json", f"{inner}/snapshot.json")
+    return Snapshot(task.name, folder, made.info), False
+
+
 def snapshot_tasks(
     tasks: list[Task],
-    cache: Path,
+    cache: Path | str,
     *,
     refresh: bool = False,
     fetch: bool = True,
@@ -494,18 +525,34 @@ def snapshot_tasks(
 ) -> Report:
     """Take (or find) every task's snapshot, going on past failures; the caller decides
     whether failures are fatal. `fetch=False` only finds existing snapshots."""
+    cache = cache_location(cache)
     report = Report({}, {})
-    taken: dict[Path, Snapshot] = {}  # tasks sharing a source share its snapshot
+    taken: dict[str, Snapshot] = {}  # tasks sharing a source share its snapshot
     todo = [t for t in tasks if not t.source.in_place]
     for i, task in enumerate(todo, 1):
         step = f"[{i}/{len(todo)}] {task.name}"
+        note = functools.partial(_prefixed, progress, step)
         try:
-            folder = snapshot_folder(task, cache)
-            found = taken.get(folder) or (None if refresh else find(task, cache, folder))
-            if found is None and not fetch:
-                continue
-            note = functools.partial(_prefixed, progress, step)
-            snap = found or take(task, cache, retry=retry, note=note, folder=folder)
+            if isinstance(cache, str):  # a remote cache (gs://…)
+                folder_name = snapshot_folder(task, default_cache()).name
+                found = taken.get(folder_name)
+                if found is None:
+                    snap_or_none, was_there = _remote(
+                        task, cache, refresh=refresh, fetch=fetch, retry=retry, note=note
+                    )
+                    if snap_or_none is None:
+                        continue
+                    found = snap_or_none if was_there else None
+                    snap = snap_or_none
+                else:
+                    snap = found
+            else:
+                folder = snapshot_folder(task, cache)
+                folder_name = folder.name
+                found = taken.get(folder_name) or (None if refresh else find(task, cache, folder))
+                if found is None and not fetch:
+                    continue
+                snap = found or take(task, cache, retry=retry, note=note, folder=folder)
         except FlanmixError as e:
             report.failed[task.name] = str(e)
             progress(f"{step}: FAILED: {e}")
@@ -514,7 +561,7 @@ def snapshot_tasks(
             report.failed[task.name] = f"unexpected {type(e).__name__}: {e} (please report it)"
             progress(f"{step}: FAILED: {report.failed[task.name]}")
             continue
-        report.snapshots[task.name] = taken[folder] = snap
+        report.snapshots[task.name] = taken[folder_name] = snap
         dropped = sum(snap.info["dropped"].values())
         progress(
             f"{step}: {snap.rows:,} rows"
@@ -552,9 +599,16 @@ def with_snapshots(mixture: Mixture, report: Report) -> Mixture:
     return without_tasks(dataclasses.replace(mixture, tasks=tasks), set(report.failed))
 
 
+def cache_location(cache: Path | str | None) -> Path | str:
+    """The snapshot cache: a local folder, or an fsspec URL (gs://…) kept as a string."""
+    if cache is None:
+        return default_cache()
+    return str(cache) if "://" in str(cache) else Path(cache)
+
+
 def prepare_sources(
     mixture: Mixture,
-    cache: Path | None = None,
+    cache: Path | str | None = None,
     *,
     skip_failed: bool = False,
     progress: Note = lambda _: None,
@@ -562,9 +616,7 @@ def prepare_sources(
     """Snapshots for every task that needs one (taken if missing), as a build reads them.
     Returns the mixture to build and the tasks left out because their source failed (tasks
     marked `optional`, or any with `skip_failed`)."""
-    report = snapshot_tasks(
-        list(mixture.tasks.values()), cache or default_cache(), progress=progress
-    )
+    report = snapshot_tasks(list(mixture.tasks.values()), cache_location(cache), progress=progress)
     fatal = {n: why for n, why in report.failed.items() if not mixture.tasks[n].optional}
     if fatal and not skip_failed:
         raise SourceError(failure_message(fatal))

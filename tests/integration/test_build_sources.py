@@ -53,7 +53,8 @@ def test_a_build_from_the_hub_with_a_failed_source(hub: FakeHub, tmp_path: Path)
 
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1 and not out.exists()
-    assert "1 source(s) failed:\n  gone: " in result.output and "HTTP 404" in result.output
+    assert "1 source(s) failed:\n  gone: " in result.output, result.output
+    assert "HTTP 404" in result.output
 
     result = CliRunner().invoke(cli, [*args, "--skip-failed-sources"])
     assert result.exit_code == 0, result.output

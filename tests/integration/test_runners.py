@@ -57,13 +57,18 @@ def test_flink_and_spark_profiles_are_valid_option_sets(runner: str, tmp_path: P
     assert set(STAGES) <= steps
 
 
-def test_a_real_remote_run_is_refused_with_the_reason(gcp_env: None, tmp_path: Path) -> None:
+def test_a_remote_run_needs_everything_at_urls(gcp_env: None, tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
         ["build", "--mixture", "demo", "--out", str(tmp_path / "o"), "--runner", "spark"],
     )
-    assert result.exit_code == 1 and "use --dry-run" in result.output
+    assert result.exit_code == 1 and "give --out a bucket URL" in result.output
     assert not (tmp_path / "o").exists()
+    result = CliRunner().invoke(
+        cli, ["build", "--mixture", "demo", "--out", "memory://b/o", "--runner", "spark"]
+    )
+    assert result.exit_code == 1 and "task(s) demo_arithmetic_cot" in result.output
+    assert "read local files; copy them to a bucket" in result.output
 
 
 def test_profile_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
