@@ -6,6 +6,7 @@ Everything is written into a staging folder that replaces `out` only once comple
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +21,12 @@ from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, wri
 from flanmix.publish.parquet import shard_name, store_bytes, write_shard
 from flanmix.publish.summary import summarize, summary_markdown
 from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
-from flanmix.sources.snapshot import prepare_sources
+from flanmix.sources.snapshot import (
+    cache_location,
+    prepare_sources,
+    snapshot_tasks,
+    with_snapshots,
+)
 from flanmix.spec.load import Mixture
 from flanmix.spec.models import TotalEpoch
 
@@ -72,6 +78,7 @@ def build(
     if not setup.local:
         _check_reachable(mixture, str(out), cache, str(setup.runner))
     remote = is_url(str(out))  # any fsspec URL, e.g. gs://bucket/flan2022
+    finishing = False
     out = str(out) if remote else Path(out).resolve()
     staging: Any = (
         staging_mod.prepare_url(str(out), overwrite)
@@ -108,14 +115,15 @@ def build(
         progress("writing manifest, stats and dataset card")
         result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task, skipped)
         if remote:
+            finishing = True  # from here a failure keeps the staging copy to finish by hand
             staging_mod.finish_url(staging, str(out))
         else:
             staging_mod.finish(staging, Path(out))
         return dataclasses.replace(result, out=out)
     except BaseException:
-        if remote:
+        if remote and not finishing:
             staging_mod.abandon_url(staging)
-        else:
+        elif not remote:
             staging_mod.abandon(staging)
         raise
 
@@ -139,6 +147,19 @@ def _check_reachable(mixture: Mixture, out: str, cache: Path | str | None, runne
     snapshotted = any(not t.source.in_place for t in mixture.tasks.values())
     if snapshotted and not is_url(str(cache or "")):
         raise FlanmixError(f"{where}: give --cache a bucket URL for the snapshots")
+    tokenizers = sorted(
+        {
+            str(t.fewshot.tokenizer)
+            for t in mixture.tasks.values()
+            if t.fewshot.tokenizer not in (None, "whitespace", "characters")
+        }
+    )
+    if tokenizers:
+        raise FlanmixError(
+            f"{where}: few-shot tokenizer file(s) {', '.join(tokenizers)} are read by the "
+            "workers, which this version cannot ship them to; use `tokenizer: whitespace` or "
+            "`characters` for a remote run"
+        )
 
 
 @dataclass(frozen=True)
@@ -147,6 +168,22 @@ class DryRun:
     steps: list[str]  # the job's top-level steps
     transforms: int  # every transform, composites included
     staged: tuple[str, ...]  # packages staged to the workers
+    warnings: list[str] = dataclasses.field(default_factory=list)  # what a real run would refuse
+
+
+GCS_PATH = re.compile(r"gs://[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]/.+")
+
+
+def _check_gcs_locations(options: dict[str, Any]) -> None:
+    """Beam looks for (and tries to create) a default bucket when these are not valid paths,
+    which needs the network: refuse placeholders first."""
+    for key in ("temp_location", "staging_location"):
+        value = str(options.get(key) or "")
+        if not GCS_PATH.fullmatch(value) or "YOUR-BUCKET" in value:
+            raise FlanmixError(
+                f"Dataflow's {key} is '{value}': set FLANMIX_GCS to a gs://bucket/path you can "
+                f"write (or --option {key}=gs://…)"
+            )
 
 
 def dry_run(
@@ -166,14 +203,35 @@ def dry_run(
     import apache_beam as beam
 
     from flanmix.pipeline.graph import build_graph
-    from flanmix.pipeline.options import pipeline_setup
+    from flanmix.pipeline.options import load_profile, pipeline_setup
 
     check_mixture(mixture)
-    extra = {"dry_run": "True"} if runner == "dataflow" else {}
-    setup = pipeline_setup(runner, 1, {**(options or {}), **extra})
+    profile = load_profile(runner)
+    dataflow = profile["runner"] == "DataflowRunner"
+    setup = pipeline_setup(
+        runner, 1, {**(options or {}), **({"dry_run": "True"} if dataflow else {})}
+    )
     if setup.local:
         raise FlanmixError("--dry-run is for remote runners (dataflow, flink, spark)")
-    mixture, _ = prepare_sources(mixture, cache, skip_failed=skip_failed_sources, progress=progress)
+    if dataflow:
+        _check_gcs_locations(setup.options.get_all_options())
+    report = snapshot_tasks(list(mixture.tasks.values()), cache_location(cache), fetch=False)
+    missing = sorted(
+        t.name
+        for t in mixture.tasks.values()
+        if not t.source.in_place and t.name not in report.snapshots
+    )
+    if missing:
+        raise FlanmixError(
+            f"a dry run reads existing snapshots only; take them first with `flanmix snapshot` "
+            f"(missing: {', '.join(missing[:5])}{' …' if len(missing) > 5 else ''})"
+        )
+    mixture = with_snapshots(mixture, report)
+    warnings = []
+    try:
+        _check_reachable(mixture, "gs://dry-run", cache, str(setup.runner))
+    except FlanmixError as e:
+        warnings.append(str(e))
     counts = count_sources(mixture, limit_per_task, progress)
     pipeline = beam.Pipeline(options=setup.options)
     build_graph(
@@ -187,12 +245,12 @@ def dry_run(
         max_shard_bytes=max_shard_bytes,
     )
     proto = pipeline.to_runner_api()
-    if runner == "dataflow":
+    if dataflow:
         result: Any = pipeline.run()  # Beam's dry run: the job request is made, not sent
         proto = result.job.proto_pipeline
     names = [t.unique_name for t in proto.components.transforms.values()]
     steps = sorted({n for n in names if n and "/" not in n and not n.startswith("ref_")})
-    return DryRun(str(setup.runner), steps, len(names), setup.staged)
+    return DryRun(str(setup.runner), steps, len(names), setup.staged, warnings)
 
 
 def _finalize(

@@ -104,6 +104,12 @@ def command(
         from flanmix.publish.push import check_repo_id
 
         check_repo_id(push_to_hub)  # before hours of building, not after
+        from huggingface_hub import get_token
+
+        if not get_token():
+            raise click.UsageError(
+                "--push-to-hub needs a Hugging Face token: run `hf auth login` or set HF_TOKEN"
+            )
         if "://" in str(out):
             raise click.UsageError("--push-to-hub pushes a local build; give --out a local folder")
     m = load(mixture, template_dirs)
@@ -162,3 +168,5 @@ def _print_dry_run(job: DryRun) -> None:
     for step in job.steps:
         click.echo(f"  {step}")
     click.echo("staged packages: " + (", ".join(job.staged) or "none"))
+    for warning in job.warnings:
+        click.echo(f"warning: a real run would stop here: {warning}")

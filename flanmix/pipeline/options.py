@@ -8,6 +8,7 @@ Every option name is checked against Beam's own list, so a typo fails before a j
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -40,8 +41,53 @@ class Setup:
 
 
 @cache
+def beam_actions() -> dict[str, argparse.Action]:
+    """Every Beam pipeline option's argparse action, by destination and by flag name."""
+    parser = argparse.ArgumentParser()
+    seen: set[type] = set()
+    todo: list[type] = [PipelineOptions]
+    while todo:
+        cls = todo.pop()
+        sub: type
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                todo.append(sub)
+                sub._add_argparse_args(parser)  # type: ignore[attr-defined]
+    out: dict[str, argparse.Action] = {}
+    for action in parser._actions:  # a flag's own name wins over a shared destination
+        for flag in action.option_strings:
+            out.setdefault(flag.lstrip("-"), action)
+    for action in parser._actions:
+        out.setdefault(action.dest, action)
+    return out
+
+
 def beam_option_names() -> frozenset[str]:
-    return frozenset(PipelineOptions([]).get_all_options())
+    return frozenset(beam_actions())
+
+
+def _truthy(value: Any) -> bool:
+    return value is True or str(value).lower() in ("1", "true", "yes", "on")
+
+
+def to_flags(options: dict[str, Any]) -> list[str]:
+    """Beam command-line flags: booleans as bare (or `--no_…`) flags, lists one flag each."""
+    flags: list[str] = []
+    for key, value in options.items():
+        action = beam_actions()[key]
+        flag = action.option_strings[0] if action.option_strings else f"--{key}"
+        if isinstance(action, argparse._StoreTrueAction):
+            off = f"no_{key}" in beam_actions() and not _truthy(value)
+            flags += [flag] if _truthy(value) else ([f"--no_{key}"] if off else [])
+        elif isinstance(action, argparse._StoreFalseAction):  # e.g. --no_use_public_ips
+            wanted_off = key.startswith("no_") == _truthy(value)
+            flags += [flag] if wanted_off else []
+        elif isinstance(value, list):
+            flags += [f"{flag}={v}" for v in value]
+        else:
+            flags.append(f"{flag}={value}")
+    return flags
 
 
 def load_profile(name: str) -> dict[str, Any]:
@@ -121,10 +167,18 @@ def pipeline_setup(
         options["extra_packages"] = staged[-1]
     elif "extra_packages" in options:
         staged.append(str(options["extra_packages"]))
-    flags = [f"--{k}={v}" for k, v in options.items()]
-    if runner == "FnApiRunner":
-        return Setup(FnApiRunner(), PipelineOptions(flags), ())
-    return Setup(runner, PipelineOptions([f"--runner={runner}", *flags]), tuple(staged))
+    flags = to_flags(options)
+    if runner != "FnApiRunner":
+        flags.insert(0, f"--runner={runner}")
+    parsed = PipelineOptions(flags)
+    try:
+        parsed.get_all_options()  # argparse exits on a bad value: report it instead
+    except SystemExit:
+        raise FlanmixError(
+            f"profile {profile}: Beam does not accept these options: {' '.join(flags)}"
+        ) from None
+    runner_obj = FnApiRunner() if runner == "FnApiRunner" else runner
+    return Setup(runner_obj, parsed, tuple(staged) if runner != "FnApiRunner" else ())
 
 
 def _require_gcp() -> None:

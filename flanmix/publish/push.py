@@ -20,7 +20,8 @@ from flanmix.publish.staging import COMPLETE_MARKER as COMPLETED
 from flanmix.sources import hub
 from flanmix.sources.fetch import Retry, default_retry
 
-REPO_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*")
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9_.-]*[A-Za-z0-9])?"
+REPO_ID = re.compile(f"{_NAME}/{_NAME}")
 LAST = ("stats.json", "manifest.json", "README.md")  # the card makes the dataset look done
 BATCH_FILES = 50
 BATCH_BYTES = 2_000_000_000
@@ -41,7 +42,7 @@ class PushResult:
 
 
 def check_repo_id(repo_id: str) -> None:
-    if not REPO_ID.fullmatch(repo_id):
+    if not REPO_ID.fullmatch(repo_id) or ".." in repo_id or "--" in repo_id:
         raise PushError(
             f"repo id '{repo_id}' is not ORG/NAME (letters, digits, '-', '_' and '.'), "
             "e.g. my-org/flan2022-mix"
@@ -175,18 +176,26 @@ def push(
     batches = _batches(todo) if not create_pr else [todo]  # a pull request is one commit
     if stale and not batches:
         batches = [[]]
+    replacing = "README.md" in remote and any(names[f] == "README.md" for f in todo)
+    pr_url = None
     for i, batch in enumerate(batches, 1):
         ops: list[Any] = [CommitOperationAdd(names[f], str(f)) for f in batch]
+        if i == 1 and replacing and len(batches) > 1:
+            # readers must not take the old card for the new shards while they upload
+            ops.append(CommitOperationDelete("README.md"))
         if i == len(batches):
             ops += [CommitOperationDelete(p) for p in stale]
         size = sum(f.stat().st_size for f in batch)
         progress(f"commit {i}/{len(batches)}: {len(batch)} file(s), {size:,} bytes")
         message = f"flanmix build ({i}/{len(batches)})"
-        call(
+        info = call(
             f"committing to {repo_id}@{branch}",
             _committer(api, repo_id, ops, message, branch, create_pr),
         )
-    url = f"{hub.endpoint()}/datasets/{repo_id}" + (f"/tree/{branch}" if branch != "main" else "")
+        pr_url = getattr(info, "pr_url", None) or pr_url
+    url = pr_url or (
+        f"{hub.endpoint()}/datasets/{repo_id}" + (f"/tree/{branch}" if branch != "main" else "")
+    )
     return PushResult(
         url=url,
         revision=branch,

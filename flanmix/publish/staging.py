@@ -137,7 +137,11 @@ def finish_url(staging: str, out: str) -> None:
     _, out_path = _fs(out)
     if fs.exists(out_path):
         fs.rm(out_path, recursive=True)
-    for f in sorted(fs.find(stage_path)):
+    # Shards first, the card last, then the marker: a reader (or a retry) never mistakes a
+    # half-moved output for a build. The staging copy is kept until every file has moved.
+    last = {"stats.json": 1, "manifest.json": 2, "README.md": 3}
+    files = sorted(fs.find(stage_path), key=lambda f: (last.get(f.rsplit("/", 1)[-1], 0), f))
+    for f in files:
         fs.mv(f, out_path + f[len(stage_path) :])
     fs.pipe_file(f"{out_path}/{COMPLETE_MARKER}", b"complete\n")
     abandon_url(staging)

@@ -509,6 +509,8 @@ def _remote(
     made = find(task, local) if not refresh else None
     made = made or take(task, local, retry=retry, note=note)
     note(f"copying the snapshot to {folder}")
+    if fs.exists(f"{inner}/snapshot.json"):  # a refresh: never new data beside old info
+        fs.rm(f"{inner}/snapshot.json")
     fs.put_file(str(made.data), f"{inner}/data.parquet")
     fs.put_file(f"{made.dir}/snapshot.json", f"{inner}/snapshot.json")
     return Snapshot(task.name, folder, made.info), False

@@ -43,9 +43,36 @@ def test_dataflow_dry_run_builds_every_stage_offline(gcp_env: None, tmp_path: Pa
     assert "dry run on DataflowRunner: the job graph was built, nothing was submitted" in output
     steps = {line.strip() for line in output.splitlines() if line.startswith("  ")}
     assert set(STAGES) <= steps
-    staged = output.split("staged packages: ", 1)[1].strip()
+    staged = output.split("staged packages: ", 1)[1].splitlines()[0].strip()
     assert Path(staged).name.startswith("flanmix-") and staged.endswith(".whl")
     assert Path(staged).is_file()
+    # the demo reads files on this disk: the dry run says a real run would stop on them
+    assert "warning: a real run would stop here: " in output and "read local files" in output
+
+
+def test_dataflow_placeholders_are_refused_before_beam(
+    gcp_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FLANMIX_GCS")  # the profile's default is gs://YOUR-BUCKET/…
+    result = CliRunner().invoke(
+        cli,
+        ["build", "-m", "demo", "--out", str(tmp_path / "o"), "--runner", "dataflow", "--dry-run"],
+    )
+    assert result.exit_code == 1 and "set FLANMIX_GCS to a gs://bucket/path" in result.output
+
+
+def test_boolean_and_list_options_become_beam_flags() -> None:
+    from flanmix.pipeline.options import to_flags
+
+    flags = to_flags(
+        {"use_public_ips": "false", "save_main_session": True, "experiments": ["a", "b"]}
+    )
+    assert flags == [
+        "--no_use_public_ips",
+        "--save_main_session",
+        "--experiment=a",
+        "--experiment=b",
+    ]
 
 
 @pytest.mark.parametrize("runner", ["flink", "spark"])
