@@ -226,8 +226,15 @@ def _iter_file(
                     f"{path}: no id field '{src.id_field}' for {_where(task)}; fix the data or "
                     f"change `id_field` (columns: {', '.join(names)})"
                 )
-            seen = 0
-            for batch in pfile.iter_batches(batch_size=4096):
+            # Start at the row group holding row `skip`: earlier ones are never decoded, so
+            # reading a big file in many read shards stays linear.
+            first, seen = 0, 0
+            meta = pfile.metadata
+            while first < meta.num_row_groups and seen + meta.row_group(first).num_rows <= skip:
+                seen += meta.row_group(first).num_rows
+                first += 1
+            groups = list(range(first, meta.num_row_groups))
+            for batch in pfile.iter_batches(batch_size=4096, row_groups=groups) if groups else []:
                 if seen + batch.num_rows > skip:
                     yield from batch.slice(max(0, skip - seen)).to_pylist()
                 seen += batch.num_rows

@@ -105,6 +105,20 @@ def test_parquet_with_an_integer_id_field(make_task: TaskFactory, tmp_path: Path
     assert [e.example_id for e in read_all(task)] == ["10", "20"]
 
 
+def test_parquet_read_shards_start_at_their_row_group(
+    make_task: TaskFactory, tmp_path: Path
+) -> None:
+    """Read shards that start mid-file skip whole row groups, and any boundary works."""
+    (tmp_path / "data").mkdir()
+    table = pa.table({"key": [f"k{i}" for i in range(95)]})
+    pq.write_table(table, tmp_path / "data" / "x.parquet", row_group_size=10)
+    task = make_task("{kind: parquet, path: data/x.parquet, id_field: key}")
+    for rows_per_shard in (7, 10, 33, 95):
+        examples = read_all(task, rows_per_shard=rows_per_shard)
+        assert [e.example_id for e in examples] == [f"k{i}" for i in range(95)]
+        assert [e.position for e in examples] == list(range(95))
+
+
 def test_csv_with_header(make_task: TaskFactory, tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "x.csv").write_text('text,label\n"hello, world",good\nbye,bad\n')
