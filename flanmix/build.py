@@ -145,7 +145,7 @@ def _check_reachable(mixture: Mixture, out: str, cache: Path | str | None, runne
             "and point `root` or `path` there"
         )
     snapshotted = any(not t.source.in_place for t in mixture.tasks.values())
-    if snapshotted and not is_url(str(cache or "")):
+    if snapshotted and not is_url(str(cache_location(cache))):
         raise FlanmixError(f"{where}: give --cache a bucket URL for the snapshots")
     tokenizers = sorted(
         {

@@ -48,7 +48,9 @@ Note = Callable[[str], None]
 
 
 def default_cache() -> Path:
-    return Path(os.environ.get("FLANMIX_CACHE") or Path.home() / ".cache" / "flanmix")
+    """The local cache (downloads, and snapshots unless the cache is a URL)."""
+    env = os.environ.get("FLANMIX_CACHE", "")
+    return Path(env) if env and "://" not in env else Path.home() / ".cache" / "flanmix"
 
 
 @dataclass(frozen=True)
@@ -604,7 +606,7 @@ def with_snapshots(mixture: Mixture, report: Report) -> Mixture:
 def cache_location(cache: Path | str | None) -> Path | str:
     """The snapshot cache: a local folder, or an fsspec URL (gs://…) kept as a string."""
     if cache is None:
-        return default_cache()
+        cache = os.environ.get("FLANMIX_CACHE") or default_cache()
     return str(cache) if "://" in str(cache) else Path(cache)
 
 
