@@ -17,7 +17,7 @@ from typing import Any
 
 from jinja2 import Template, UndefinedError
 
-from flanmix.hashing import seeded_rng, stable_hash
+from flanmix.hashing import seeded_rng, stable_hash, stable_hashes
 from flanmix.render.environment import RNG_VAR
 from flanmix.render.render import (
     MISSING_FIELD,
@@ -80,13 +80,10 @@ def held_out(task: Task, tasks: dict[str, Task], pools: dict[str, list[Example]]
 def exemplar_candidates(leaf: LeafContext, query: Example, pool: list[Example]) -> list[Example]:
     """The pool in this query's own seeded order, without the query itself."""
     others = [e for e in pool if e.position != query.position and e.example_id != query.example_id]
-    return sorted(
-        others,
-        key=lambda e: (
-            stable_hash(leaf.seed, leaf.task, query.example_id, "exemplar", e.example_id),
-            e.position,
-        ),
-    )
+    prefix = (leaf.seed, leaf.task, query.example_id, "exemplar")
+    keys = stable_hashes(prefix, [e.example_id for e in others])  # the prefix hashed once
+    order = sorted(range(len(others)), key=lambda i: (keys[i], others[i].position))
+    return [others[i] for i in order]
 
 
 def example_separator(pattern: FewShotPattern, leaf: LeafContext) -> str:
