@@ -35,61 +35,33 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import re
 from collections.abc import Iterable
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
+
+from flanmix.hashing import file_sha256
+from flanmix.plan.counts import T0_PREFIX
+from flanmix.registry import COLLECTIONS, to_csv
+from flanmix.registry import Entry as Row
+from flanmix.sources.niv2 import is_mmlu_task, task_number
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "flanmix" / "registry" / "flan2022.csv"
 DATA = ROOT.parent / "shared" / "data"
 
-COLUMNS = (
-    "collection",
-    "task",
-    "kind",
-    "location",
-    "config",
-    "split",
-    "revision",
-    "verified",
-    "sha256",
-    "columns",
-    "upstream",
-    "notes",
-)
-COLLECTIONS = ("flan2021", "t0", "niv2", "cot", "dialog")
 SUBMIX = {
     "flan2021_submix": "flan2021",
     "t0_submix": "t0",
     "cot_submix": "cot",
     "dialog_submix": "dialog",
 }
-T0_PREFIX = "t0_task_adaptation:"
 INVERSION = "input_inversion"
-MMLU_IDS = frozenset(range(664, 668)) | frozenset(range(685, 738))
 
 NIV2_REPO = "allenai/natural-instructions"
 P3_REPO = "bigscience/P3"
 FLAN_RAW = "https://raw.githubusercontent.com/google-research/FLAN/{commit}/flan/v2/cot_data/{file}"
-
-
-@dataclass(frozen=True)
-class Row:
-    collection: str
-    task: str
-    kind: str
-    location: str
-    config: str
-    split: str
-    revision: str
-    verified: str
-    sha256: str
-    columns: str
-    upstream: str
-    notes: str
 
 
 @dataclass(frozen=True)
@@ -651,18 +623,14 @@ def base_tasks(data: Path) -> dict[str, list[str]]:
     return {name: sorted(tasks) for name, tasks in found.items()}
 
 
-def niv2_id(task: str) -> int:
-    match = re.match(r"task(\d+)_", task)
-    if match is None:
-        _fail(f"NIv2 task name without a task id: {task}")
-    return int(match.group(1))
-
-
 def niv2_train_tasks(data: Path) -> list[str]:
     """The official NIv2 train tasks minus the MMLU-derived ones, sorted."""
     text = (data / "niv2" / "splits" / "default" / "train_tasks.txt").read_text(encoding="utf-8")
     tasks = [line.strip() for line in text.splitlines() if line.strip()]
-    return sorted(t for t in tasks if niv2_id(t) not in MMLU_IDS)
+    unnumbered = [t for t in tasks if task_number(t) is None]
+    if unnumbered:
+        _fail(f"NIv2 task name without a task id: {unnumbered[0]}")
+    return sorted(t for t in tasks if not is_mmlu_task(t))
 
 
 @dataclass(frozen=True)
@@ -691,14 +659,6 @@ def read_source_md(data: Path) -> CotSnapshot:
     for match in absent:
         rows.setdefault(match.group(1), match.group(2))
     return CotSnapshot(commit.group(1), sha256, rows)
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def collection_info_names(data: Path) -> dict[str, str]:
@@ -766,7 +726,7 @@ def cot_row(task: str, data: Path, snapshot: CotSnapshot, flan_names: dict[str, 
     file = f"{stem}_train.tsv"
     listed = snapshot.sha256.get(stem, "")
     local = data / "flan_v2" / "cot_data" / file
-    verified = bool(listed) and local.is_file() and file_sha256(local) == listed
+    verified = bool(listed) and local.is_file() and file_sha256(str(local)) == listed
     notes = []
     count = snapshot.rows.get(stem)
     if verified:
@@ -818,10 +778,7 @@ def build_rows(data: Path) -> list[Row]:
 
 def write_csv(rows: list[Row], out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
-    with open(out, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f, lineterminator="\n")
-        writer.writerow(COLUMNS)
-        writer.writerows(astuple(row) for row in rows)
+    out.write_text(to_csv(rows), encoding="utf-8", newline="")
 
 
 def main(argv: list[str] | None = None) -> None:
