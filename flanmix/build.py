@@ -104,13 +104,7 @@ def build(
         parts = run_graph(
             setup.runner,
             setup.options,
-            shards=[s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
-            mixture=mixture,
-            types=task_template_types(mixture),
-            repeats=isinstance(mixture.epoch, TotalEpoch) and mixture.epoch.repeats,
-            seed=mixture.seed,
-            staging=str(staging),
-            max_shard_bytes=max_shard_bytes,
+            **_graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes),
         )
         progress("writing manifest, stats and dataset card")
         result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task, skipped)
@@ -126,6 +120,25 @@ def build(
         elif not remote:
             staging_mod.abandon(staging)
         raise
+
+
+def _graph_args(
+    mixture: Mixture,
+    counts: dict[str, TaskCount],
+    read_shard_rows: int,
+    staging: str,
+    max_shard_bytes: int,
+) -> dict[str, Any]:
+    """What the Beam graph is built from: read shards, the mixture, where shards go."""
+    return {
+        "shards": [s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
+        "mixture": mixture,
+        "types": task_template_types(mixture),
+        "repeats": isinstance(mixture.epoch, TotalEpoch) and mixture.epoch.repeats,
+        "seed": mixture.seed,
+        "staging": staging,
+        "max_shard_bytes": max_shard_bytes,
+    }
 
 
 def _check_reachable(mixture: Mixture, out: str, cache: Path | str | None, runner: str) -> None:
@@ -234,16 +247,8 @@ def dry_run(
         warnings.append(str(e))
     counts = count_sources(mixture, limit_per_task, progress)
     pipeline = beam.Pipeline(options=setup.options)
-    build_graph(
-        pipeline,
-        shards=[s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
-        mixture=mixture,
-        types=task_template_types(mixture),
-        repeats=isinstance(mixture.epoch, TotalEpoch) and mixture.epoch.repeats,
-        seed=mixture.seed,
-        staging=str(setup.options.get_all_options().get("temp_location") or "dry-run"),
-        max_shard_bytes=max_shard_bytes,
-    )
+    staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
+    build_graph(pipeline, **_graph_args(mixture, counts, read_shard_rows, staging, max_shard_bytes))
     proto = pipeline.to_runner_api()
     if dataflow:
         result: Any = pipeline.run()  # Beam's dry run: the job request is made, not sent

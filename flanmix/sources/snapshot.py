@@ -490,32 +490,33 @@ class Report:
 def _remote(
     task: Task,
     cache: str,
+    folder: Path,
     *,
     refresh: bool,
     fetch: bool,
     retry: Retry | None,
     note: Note,
 ) -> tuple[Snapshot | None, bool]:
-    """(snapshot, found) in a remote cache: a snapshot is made in the local cache, then its
+    """(snapshot, found) in a remote cache: a snapshot is made in the local `folder`, then its
     data and (last) its snapshot.json are copied up, so workers anywhere can read it."""
     import fsspec
 
-    local = default_cache()
-    folder = f"{cache.rstrip('/')}/snapshots/{snapshot_folder(task, local).name}"
-    fs, inner = fsspec.core.url_to_fs(folder)
+    remote = f"{cache.rstrip('/')}/snapshots/{folder.name}"
+    fs, inner = fsspec.core.url_to_fs(remote)
     if not refresh and fs.exists(f"{inner}/snapshot.json"):
         info = json.loads(fs.cat_file(f"{inner}/snapshot.json"))
-        return Snapshot(task.name, folder, info), True
+        return Snapshot(task.name, remote, info), True
     if not fetch:
         return None, False
-    made = find(task, local) if not refresh else None
-    made = made or take(task, local, retry=retry, note=note)
-    note(f"copying the snapshot to {folder}")
+    local = folder.parent.parent
+    made = find(task, local, folder) if not refresh else None
+    made = made or take(task, local, retry=retry, note=note, folder=folder)
+    note(f"copying the snapshot to {remote}")
     if fs.exists(f"{inner}/snapshot.json"):  # a refresh: never new data beside old info
         fs.rm(f"{inner}/snapshot.json")
     fs.put_file(str(made.data), f"{inner}/data.parquet")
     fs.put_file(f"{made.dir}/snapshot.json", f"{inner}/snapshot.json")
-    return Snapshot(task.name, folder, made.info), False
+    return Snapshot(task.name, remote, made.info), False
 
 
 def snapshot_tasks(
@@ -537,26 +538,22 @@ def snapshot_tasks(
         step = f"[{i}/{len(todo)}] {task.name}"
         note = functools.partial(_prefixed, progress, step)
         try:
-            if isinstance(cache, str):  # a remote cache (gs://…)
-                folder_name = snapshot_folder(task, default_cache()).name
-                found = taken.get(folder_name)
-                if found is None:
-                    snap_or_none, was_there = _remote(
-                        task, cache, refresh=refresh, fetch=fetch, retry=retry, note=note
-                    )
-                    if snap_or_none is None:
-                        continue
-                    found = snap_or_none if was_there else None
-                    snap = snap_or_none
-                else:
-                    snap = found
-            else:
-                folder = snapshot_folder(task, cache)
-                folder_name = folder.name
-                found = taken.get(folder_name) or (None if refresh else find(task, cache, folder))
-                if found is None and not fetch:
-                    continue
-                snap = found or take(task, cache, retry=retry, note=note, folder=folder)
+            # The snapshot's folder in the local cache (where a remote one is made first).
+            local = default_cache() if isinstance(cache, str) else cache
+            folder = snapshot_folder(task, local)
+            snap = taken.get(folder.name)
+            found = snap is not None
+            if snap is None and isinstance(cache, str):  # a remote cache (gs://…)
+                snap, found = _remote(
+                    task, cache, folder, refresh=refresh, fetch=fetch, retry=retry, note=note
+                )
+            elif snap is None:
+                snap = None if refresh else find(task, local, folder)
+                found = snap is not None
+                if snap is None and fetch:
+                    snap = take(task, local, retry=retry, note=note, folder=folder)
+            if snap is None:
+                continue
         except FlanmixError as e:
             report.failed[task.name] = str(e)
             progress(f"{step}: FAILED: {e}")
@@ -565,7 +562,7 @@ def snapshot_tasks(
             report.failed[task.name] = f"unexpected {type(e).__name__}: {e} (please report it)"
             progress(f"{step}: FAILED: {report.failed[task.name]}")
             continue
-        report.snapshots[task.name] = taken[folder_name] = snap
+        report.snapshots[task.name] = taken[folder.name] = snap
         dropped = sum(snap.info["dropped"].values())
         progress(
             f"{step}: {snap.rows:,} rows"
