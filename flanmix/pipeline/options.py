@@ -63,10 +63,6 @@ def beam_actions() -> dict[str, argparse.Action]:
     return out
 
 
-def beam_option_names() -> frozenset[str]:
-    return frozenset(beam_actions())
-
-
 def _truthy(value: Any) -> bool:
     return value is True or str(value).lower() in ("1", "true", "yes", "on")
 
@@ -125,7 +121,7 @@ def load_profile(name: str) -> dict[str, Any]:
 
 
 def check_option_names(options: dict[str, Any], where: str) -> None:
-    known = beam_option_names()
+    known = beam_actions()
     unknown = [k for k in options if k not in known]
     if unknown:
         hints = "; ".join(f"'{k}': {did_you_mean(k, sorted(known))}" for k in unknown)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from flanmix.errors import FlanmixError
+from flanmix.hashing import file_sha256
 from flanmix.publish.staging import COMPLETE_MARKER as COMPLETED
 from flanmix.sources import hub
 from flanmix.sources.fetch import Retry, default_retry
@@ -68,20 +69,12 @@ def git_blob_id(path: Path) -> str:
     return h.hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _same(local: Path, remote: Any) -> bool:
     """Whether a remote RepoFile holds exactly the local file's bytes."""
     if remote.size != local.stat().st_size:
         return False
     if remote.lfs is not None:
-        return bool(remote.lfs.sha256 == _sha256(local))
+        return bool(remote.lfs.sha256 == file_sha256(str(local)))
     return bool(remote.blob_id == git_blob_id(local))
 
 

@@ -15,7 +15,6 @@ import json
 import re
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 FIELDS = (
@@ -119,12 +118,6 @@ def instances(data: dict[str, Any], outputs: str = "first") -> Iterator[dict[str
                 yield {"id": f"{base}#{k}", "output": out, **record}
         else:
             yield {"id": base, "output": outs[0] if outs else "", **record}
-
-
-def iter_niv2(path: str, outputs: str = "first") -> Iterator[dict[str, Any]]:
-    """The instances of one NIv2 task file. Raises ValueError for a file of another shape."""
-    text = Path(path).read_text(encoding="utf-8")
-    yield from instances(parse_task(text, Path(path).name), outputs)
 
 
 def validation_warnings(data: dict[str, Any]) -> list[str]:

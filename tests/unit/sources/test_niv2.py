@@ -14,7 +14,7 @@ from flanmix.errors import SourceError
 from flanmix.render.fewshot import smallest_pool
 from flanmix.render.render import leaf_context, render_example
 from flanmix.sources.files import count_task, read_shard, read_shards
-from flanmix.sources.niv2 import iter_niv2
+from flanmix.sources.niv2 import instances, parse_task
 from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import load_mixture
 
@@ -37,7 +37,8 @@ collections:
 
 
 def test_instances_carry_the_task_fields() -> None:
-    records = list(iter_niv2(str(FIXTURE / "task9001_even_numbers.json")))
+    path = FIXTURE / "task9001_even_numbers.json"
+    records = list(instances(parse_task(path.read_text(encoding="utf-8"), path.name)))
     assert len(records) == 30
     first = records[0]
     assert first["id"] == "task9001-10"
