@@ -6,6 +6,7 @@ Everything is written into a staging folder that replaces `out` only once comple
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,10 +16,12 @@ from typing import Any
 from flanmix.checks import check_mixture, task_template_types
 from flanmix.errors import FlanmixError
 from flanmix.plan.plan import Plan, make_plan, task_leaf_counts
+from flanmix.plan.selection import Window, first_window, widen
 from flanmix.publish import staging as staging_mod
 from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
-from flanmix.publish.parquet import shard_name, store_bytes, write_shard
+from flanmix.publish.parquet import store_bytes
+from flanmix.publish.spill import bucket_count
 from flanmix.publish.summary import summarize, summary_markdown
 from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
 from flanmix.sources.snapshot import (
@@ -92,22 +95,40 @@ def build(
         if any(t.snapshot for t in mixture.tasks.values()):
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
-        # The plan from source rows fails early when the epoch rule cannot be met; the build
-        # plans again from the rows that render.
-        estimate = make_plan(
-            mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()})
-        )
-        progress(
-            f"running the Beam pipeline ({runner}, {workers} worker(s)): "
-            f"about {estimate.total:,} rows"
-        )
-        parts = run_graph(
-            setup.runner,
-            setup.options,
-            **_graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes),
-        )
+        plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
+        windows = {leaf: first_window(q, n) for leaf, (q, n) in _quotas(plan).items()}
+        for attempt in itertools.count(1):
+            progress(
+                f"running the Beam pipeline ({runner}, {workers} worker(s)): "
+                f"{plan.total:,} rows" + (f", attempt {attempt}" if attempt > 1 else "")
+            )
+            args = _graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes)
+            parts = run_graph(setup.runner, setup.options, **args, **_selection_args(plan, windows))
+            choices = dict(value for kind, value in parts if kind == "choice")
+            short = {leaf: valid for leaf, (sel, valid, _) in choices.items() if sel is None}
+            if not short:
+                break
+            # Drops (or chance) left these windows without their quota: nothing was written,
+            # and the same rows are chosen from a wider window (see plan/selection.py).
+            progress(f"{len(short)} leaf window(s) too small (rows failed to render); widening")
+            quotas = _quotas(plan)
+            for leaf, valid in short.items():
+                windows[leaf] = widen(windows[leaf], quotas[leaf][0], valid)
         progress("writing manifest, stats and dataset card")
-        result = _finalize(mixture, counts, parts, staging, out, command, limit_per_task, skipped)
+        result = _finalize(
+            mixture, counts, plan, parts, staging, out, command, limit_per_task, skipped
+        )
+        short_leaves = [
+            f"{leaf['leaf']} ({leaf['written']:,} of {leaf['quota']:,})"
+            for leaf in result.stats["leaves"]
+            if leaf["written"] < leaf["quota"]
+        ]
+        if short_leaves:
+            progress(
+                f"warning: {len(short_leaves)} leaf(s) wrote fewer rows than planned, because "
+                f"rows failed to render (see stats.json): {', '.join(short_leaves[:5])}"
+                + (" …" if len(short_leaves) > 5 else "")
+            )
         if remote:
             finishing = True  # from here a failure keeps the staging copy to finish by hand
             staging_mod.finish_url(staging, str(out))
@@ -138,6 +159,20 @@ def _graph_args(
         "seed": mixture.seed,
         "staging": staging,
         "max_shard_bytes": max_shard_bytes,
+    }
+
+
+def _quotas(plan: Plan) -> dict[tuple[str, str], tuple[int, int]]:
+    """Per leaf: (quota, available)."""
+    return {(lp.task, lp.template_type): (lp.quota, lp.available) for lp in plan.leaves}
+
+
+def _selection_args(plan: Plan, windows: dict[tuple[str, str], Window]) -> dict[str, Any]:
+    """The plan's part of the graph: quotas, render windows and spill buckets."""
+    return {
+        "quotas": {leaf: q for leaf, (q, _) in _quotas(plan).items()},
+        "windows": windows,
+        "buckets": bucket_count(plan.total),
     }
 
 
@@ -246,9 +281,15 @@ def dry_run(
     except FlanmixError as e:
         warnings.append(str(e))
     counts = count_sources(mixture, limit_per_task, progress)
+    plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
+    windows = {leaf: first_window(q, n) for leaf, (q, n) in _quotas(plan).items()}
     pipeline = beam.Pipeline(options=setup.options)
     staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
-    build_graph(pipeline, **_graph_args(mixture, counts, read_shard_rows, staging, max_shard_bytes))
+    build_graph(
+        pipeline,
+        **_graph_args(mixture, counts, read_shard_rows, staging, max_shard_bytes),
+        **_selection_args(plan, windows),
+    )
     proto = pipeline.to_runner_api()
     if dataflow:
         result: Any = pipeline.run()  # Beam's dry run: the job request is made, not sent
@@ -261,6 +302,7 @@ def dry_run(
 def _finalize(
     mixture: Mixture,
     counts: dict[str, TaskCount],
+    plan: Plan,
     parts: list[Any],
     staging: Path,
     out: Path | str,
@@ -271,37 +313,22 @@ def _finalize(
     by_kind: dict[str, list[Any]] = {}
     for kind, value in parts:
         by_kind.setdefault(kind, []).append(value)
-    final = by_kind["final"][0]
-    if "error" in final:
-        lost = sum(n for (_, name), n in by_kind.get("count", []) if name != "read")
-        raise FlanmixError(
-            f"{final['error']}; {lost:,} row(s) failed to render (`flanmix preview` shows why)"
-        )
-    plan: Plan = final["plan"]
-    num_shards = by_kind["num_shards"][0]
     shards = {s["index"]: s for s in by_kind.get("shard", [])}
-    for index in range(num_shards):  # a shard no row hashed to is still written, empty
-        if index not in shards:
-            info = write_shard(f"{staging}/{shard_name(index, num_shards)}", [])
-            shards[index] = {
-                "index": index,
-                "path": shard_name(index, num_shards),
-                **info,
-                "leaves": {},
-            }
+    if sorted(shards) != list(range(by_kind["num_shards"][0])):
+        raise RuntimeError(f"internal error: shards {sorted(shards)} were written")
     written: dict[tuple[str, str], int] = {}
     for s in shards.values():
         for leaf, n in s["leaves"].items():
             task, tt = leaf.rsplit("/", 1)
             written[(task, tt)] = written.get((task, tt), 0) + n
-    selections = dict(by_kind.get("selection", []))
-    for leaf, sel in selections.items():
+    choices = dict(by_kind.get("choice", []))
+    for leaf, (sel, _, _) in choices.items():
         if written.get(leaf, 0) != sel.written:  # the shards must hold what was selected
             raise RuntimeError(
                 f"internal error: {leaf} selected {sel.written} rows, wrote "
                 f"{written.get(leaf, 0)}; please report this with the mixture"
             )
-    stats = build_stats(plan, dict(by_kind.get("count", [])), selections, written)
+    stats = build_stats(plan, dict(by_kind.get("count", [])), choices, written)
     shard_list = [
         {k: shards[i][k] for k in ("path", "rows", "bytes", "nbytes", "sha256")}
         for i in sorted(shards)

@@ -65,8 +65,7 @@ def command(
     """Print the plan of a mixture: rates, shares and exact quotas per leaf.
 
     Counts are source rows (from snapshots, taken if missing), or a `--counts` file. A build
-    plans again from the rows that render, so where rows are dropped (e.g. missing fields) its
-    quotas are those of stats.json.
+    uses these quotas; a leaf's dropped rows are replaced by its next rows in hash order.
     """
     m = load(mixture, template_dirs)
     if seed is not None:

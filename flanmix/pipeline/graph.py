@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pickle
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,24 +11,23 @@ import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from flanmix.pipeline.transforms import (
-    ReadAndRender,
+    Layout,
+    RenderWindows,
     SmallestPerKey,
-    expand_copies,
-    final_quotas,
-    make_selection,
-    num_shards_for,
+    choose,
     pool_candidates,
     pool_examples,
-    shard_key,
-    size_of,
-    write_sorted_shard,
+    shard_count,
+    write_shard,
 )
+from flanmix.plan.selection import Window
 from flanmix.publish.parquet import store_bytes
 from flanmix.render.fewshot import needs_pool
 from flanmix.sources.files import ReadShard, is_url, open_path
-from flanmix.spec.load import Mixture
+from flanmix.spec.load import Leaf, Mixture
 
 PARTS_FILE = "_parts.pkl"
+SPILL_DIR = "_spill"
 
 
 def build_graph(
@@ -40,8 +40,14 @@ def build_graph(
     seed: int,
     staging: str,
     max_shard_bytes: int,
+    quotas: dict[Leaf, int],
+    windows: dict[Leaf, Window],
+    buckets: int,
 ) -> None:
-    """Wire the pipeline. Its only outputs are the shard files and one small parts file."""
+    """Wire the pipeline. Its only outputs are the shard files and one small parts file.
+
+    Rendered rows never pass through a shuffle: they go to spill files, and only their keys,
+    the counts and the per-leaf selections travel between steps (see publish/spill.py)."""
     listed = p | "ListSourceShards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle()
     # Few-shot tasks draw exemplars from a bounded pool per task (smallest hashes), built by a
     # first read of their shards and handed to rendering as a side input.
@@ -56,47 +62,42 @@ def build_graph(
         )
         | "PoolExamples" >> beam.Map(pool_examples)
     )
-    rendered = listed | "ReadAndRender" >> beam.ParDo(
-        ReadAndRender(mixture.tasks, mixture.families, types, seed),
+    leaves = sorted((t, lt) for t, leaf_types in types.items() for lt in leaf_types)
+    layout = Layout(windows, leaves, f"{staging}/{SPILL_DIR}", buckets)
+    rendered = listed | "RenderWindows" >> beam.ParDo(
+        RenderWindows(mixture.tasks, mixture.families, types, seed, layout),
         pools=beam.pvalue.AsDict(pools),
-    ).with_outputs("counts", main="rows")
-    rows = rendered.rows
+    ).with_outputs("counts", "spill", main="candidates")
     counts = rendered.counts | "SumCounts" >> beam.CombinePerKey(sum)
-    # Quotas are planned again from the rows that rendered (see plan.make_plan).
-    final_pc = (
-        counts
-        | "CollectCounts" >> beam.combiners.ToList()
-        | "FinalQuotas" >> beam.Map(final_quotas, mixture, repeats)
-    )
-    final = beam.pvalue.AsSingleton(final_pc)
-    limits = beam.pvalue.AsSingleton(final_pc | "Limits" >> beam.Map(lambda f: f["limits"]))
-    selections = (
-        rows
-        | "LeafKeys" >> beam.Map(lambda kv: (kv[0], (kv[0], (kv[1][0], None))))
-        | "SmallestKeys" >> beam.CombinePerKey(SmallestPerKey(), limits)
-        | "Select" >> beam.Map(make_selection, final, repeats)
-    )
-    selected = rows | "ExpandCopies" >> beam.FlatMap(
-        expand_copies, selections=beam.pvalue.AsDict(selections)
+    spill = rendered.spill
+    choices = (
+        rendered.candidates
+        | "GroupCandidates" >> beam.GroupByKey()
+        | "Choose" >> beam.Map(choose, quotas, windows, repeats)
     )
     num_shards = (
-        selected
-        | "RowBytes" >> beam.Map(size_of)
-        | "TotalBytes" >> beam.CombineGlobally(sum)
-        | "NumShards" >> beam.Map(num_shards_for, max_shard_bytes)
+        choices
+        | "CollectChoices" >> beam.combiners.ToList()
+        | "NumShards" >> beam.Map(shard_count, max_shard_bytes)
     )
     written = (
-        selected
-        | "AssignShard" >> beam.Map(shard_key, seed, beam.pvalue.AsSingleton(num_shards))
-        | "GroupShards" >> beam.GroupByKey()
+        num_shards
+        | "ShardIndices" >> beam.FlatMap(lambda n: list(range(n)))
+        | "SpreadIndices" >> beam.Reshuffle()
         | "WriteShards"
-        >> beam.Map(write_sorted_shard, staging, beam.pvalue.AsSingleton(num_shards))
+        >> beam.Map(
+            write_shard,
+            staging,
+            beam.pvalue.AsSingleton(num_shards),
+            beam.pvalue.AsList(spill),
+            beam.pvalue.AsDict(choices),
+            leaves,
+        )
     )
     parts = (
         (
             counts | "TagCounts" >> beam.Map(lambda kv: ("count", kv)),
-            final_pc | "TagFinal" >> beam.Map(lambda f: ("final", f)),
-            selections | "TagSelections" >> beam.Map(lambda kv: ("selection", kv)),
+            choices | "TagChoices" >> beam.Map(lambda kv: ("choice", kv)),
             written | "TagShards" >> beam.Map(lambda s: ("shard", s)),
             num_shards | "TagNumShards" >> beam.Map(lambda n: ("num_shards", n)),
         )
@@ -119,14 +120,19 @@ def run_graph(runner: Any, options: PipelineOptions, **kwargs: Any) -> list[Any]
     with open_path(path, "rb") as f:
         parts = pickle.loads(f.read())
     remove(path)
+    remove(f"{kwargs['staging']}/{SPILL_DIR}")
     return parts
 
 
 def remove(path: str) -> None:
+    """Delete a file or a folder tree, local or at an fsspec URL; a missing one is fine."""
     if is_url(path):
         import fsspec
 
         fs, inner = fsspec.core.url_to_fs(path)
-        fs.rm(inner)
+        if fs.exists(inner):
+            fs.rm(inner, recursive=True)
+    elif Path(path).is_dir():
+        shutil.rmtree(path)
     else:
-        Path(path).unlink()
+        Path(path).unlink(missing_ok=True)

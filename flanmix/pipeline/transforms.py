@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 import heapq
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
 
-from flanmix.errors import FlanmixError
 from flanmix.hashing import stable_hash
-from flanmix.plan.plan import make_plan
-from flanmix.plan.selection import RankKey, Selection, keys_needed, rank_key, select
-from flanmix.publish.parquet import row_bytes, shard_name, write_shard
+from flanmix.plan.selection import RankKey, Selection, Window, leaf_selection, rank_key
+from flanmix.publish.parquet import row_bytes, shard_name
+from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
 from flanmix.render.fewshot import held_out, keyed_pool
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily, compile_family
 from flanmix.sources.files import Example, ReadShard, read_shard
-from flanmix.spec.load import Family, Mixture, Task
+from flanmix.spec.load import Family, Task
 
 Leaf = tuple[str, str]
 READ = "read"
 
 
-class ReadAndRender(beam.DoFn):
-    """Read one source shard and render each example once per template type of its task.
+SPILL_BYTES = 64 << 20  # rendered rows a render step buffers before writing a spill part
 
-    Main output: (leaf, (rank_key, row)), the rank key ending in the source position.
-    Tagged output "counts": ((leaf, "read"|reason), n),
+
+@dataclass(frozen=True)
+class Layout:
+    """What every render step needs besides its shard: the windows, the leaf ids of the spill
+    and where spill parts go."""
+
+    windows: dict[Leaf, Window]
+    leaves: list[Leaf]  # sorted; a leaf's index is its id in the spill
+    spill: str  # folder for spill parts
+    buckets: int
+
+    @property
+    def leaf_ids(self) -> dict[Leaf, int]:
+        return {leaf: i for i, leaf in enumerate(self.leaves)}
+
+
+class RenderWindows(beam.DoFn):
+    """Read one source shard and render, per template type of its task, the rows inside that
+    leaf's window; park them in spill parts.
+
+    Main output: (leaf, packed candidates): the (rank hash, position, bytes) of every window
+    row that rendered, as one bytes value per leaf and shard.
+    Tagged "spill": the SpillParts written. Tagged "counts": ((leaf, "read"|reason), n),
     summed per shard so that counting costs one element per shard, not one per row.
     """
 
@@ -38,12 +59,16 @@ class ReadAndRender(beam.DoFn):
         families: dict[str, Family],
         types: dict[str, list[str]],
         seed: int,
+        layout: Layout,
     ) -> None:
         self._tasks, self._families, self._types, self._seed = tasks, families, types, seed
+        self._layout = layout
         self._compiled: dict[str, CompiledFamily] = {}
+        self._ids: dict[Leaf, int] = {}
 
     def setup(self) -> None:
         self._compiled = {name: compile_family(f) for name, f in self._families.items()}
+        self._ids = self._layout.leaf_ids
 
     def process(
         self, shard: ReadShard, pools: dict[str, list[Example]] | None = None
@@ -54,23 +79,41 @@ class ReadAndRender(beam.DoFn):
         pool = (pools or {}).get(task.name, [])
         hold = held_out(task, self._tasks, pools or {})
         counts: Counter[tuple[Leaf, str]] = Counter()
+        candidates = {(task.name, ctx.leaf_type): array("Q") for ctx in contexts}
+        spill = SpillBuffer()
         for example in read_shard(task, shard):
             for ctx in contexts:
                 leaf = (task.name, ctx.leaf_type)
                 counts[(leaf, READ)] += 1
-                if example.position in hold:
+                window = self._layout.windows[leaf]
+                rank, position = rank_key(
+                    self._seed, task.name, example.example_id, ctx.leaf_type, example.position
+                )
+                if not window.holds(rank):
+                    continue
+                if position in hold:
                     counts[(leaf, IN_EXEMPLAR_POOL)] += 1
                     continue
                 row, reason = render_example(family, ctx, example, pool=pool)
                 if row is None:
                     counts[(leaf, str(reason))] += 1
                     continue
-                key = rank_key(
-                    self._seed, task.name, example.example_id, ctx.leaf_type, example.position
-                )
-                yield leaf, (key, row)
+                size = row_bytes(row)
+                candidates[leaf].extend((rank, position, size))
+                for copy in range(window.copies):
+                    where = stable_hash(self._seed, *leaf, position, copy, "shard")
+                    spill.add((where, self._ids[leaf], position, copy, rank), row, size)
+                if spill.bytes >= SPILL_BYTES:
+                    yield beam.pvalue.TaggedOutput("spill", self._write(spill))
+        if len(spill):
+            yield beam.pvalue.TaggedOutput("spill", self._write(spill))
+        for leaf, packed in candidates.items():
+            yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
             yield beam.pvalue.TaggedOutput("counts", item)
+
+    def _write(self, spill: SpillBuffer) -> SpillPart:
+        return spill.write(self._layout.spill, self._layout.buckets)
 
 
 def pool_candidates(
@@ -130,83 +173,65 @@ class SmallestPerKey(beam.CombineFn):
         return sorted((((-h, -p), item) for (h, p), item in acc[1]), key=lambda kv: kv[0])
 
 
-def final_quotas(
-    count_items: list[tuple[tuple[Leaf, str], int]], mixture: Mixture, repeats: bool
+# A leaf's outcome: its selection (None when its window was too small), how many window
+# rows rendered, and the bytes its selected rows take (copies included).
+Choice = tuple[Selection | None, int, int]
+
+
+def choose(
+    item: tuple[Leaf, Iterable[bytes]],
+    quotas: dict[Leaf, int],
+    windows: dict[Leaf, Window],
+    repeats: bool,
+) -> tuple[Leaf, Choice]:
+    """Select a leaf's quota among its window rows that rendered (see plan.selection)."""
+    leaf, packed = item
+    flat = array("Q")
+    for chunk in packed:
+        flat.frombytes(chunk)
+    rendered = sorted(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
+    keys = [(h, p) for h, p, _ in rendered]
+    sel = leaf_selection(quotas.get(leaf, 0), windows[leaf], keys, repeats)
+    size = sum(n * sel.copies((h, p)) for h, p, n in rendered) if sel else 0
+    return leaf, (sel, len(keys), size)
+
+
+def shard_count(choices: list[tuple[Leaf, Choice]], max_shard_bytes: int) -> int:
+    """Output shards for the selected bytes; 0 when a window was too small (nothing is
+    written: the build widens the windows and runs again)."""
+    if any(sel is None for _, (sel, _, _) in choices):
+        return 0
+    total = sum(size for _, (_, _, size) in choices)
+    return max(1, -(-total // max_shard_bytes))
+
+
+def write_shard(
+    index: int,
+    staging: str,
+    num_shards: int,
+    parts: list[SpillPart],
+    choices: dict[Leaf, Choice],
+    leaves: list[Leaf],
 ) -> dict[str, Any]:
-    """Re-plan from the rows that rendered, so drops never leave a leaf short of its share.
+    """Write output shard `index`: the selected spill rows of its hash range, in hash order."""
+    selections = [choices[leaf][0] if leaf in choices else None for leaf in leaves]
 
-    Returns the plan, and per leaf (quota, valid, keys needed); or the plan's error message,
-    which the driver raises once the pipeline has finished.
-    """
-    valid: dict[Leaf, int] = {}
-    for (leaf, name), n in count_items:
-        valid[leaf] = valid.get(leaf, 0) + (n if name == READ else -n)
-    try:
-        plan = make_plan(mixture, valid)
-    except FlanmixError as e:
-        return {"error": str(e), "limits": dict.fromkeys(valid, 0)}
-    quotas = {(lp.task, lp.template_type): lp.quota for lp in plan.leaves}
-    return {
-        "plan": plan,
-        "valid": valid,
-        "quotas": quotas,
-        "limits": {leaf: keys_needed(quotas.get(leaf, 0), v, repeats) for leaf, v in valid.items()},
-    }
+    def keep(table: Any) -> list[bool]:
+        columns = zip(
+            table["leaf_id"].to_pylist(),
+            table["rank_hash"].to_pylist(),
+            table["position"].to_pylist(),
+            table["copy"].to_pylist(),
+            strict=True,
+        )
+        return [
+            (sel := selections[i]) is not None and copy < sel.copies((h, p))
+            for i, h, p, copy in columns
+        ]
 
-
-def make_selection(
-    item: tuple[Leaf, list[tuple[RankKey, None]]], final: dict[str, Any], repeats: bool
-) -> tuple[Leaf, Selection]:
-    leaf, pairs = item
-    smallest = [rank for rank, _ in pairs]
-    if "error" in final:
-        return leaf, select(0, 0, [], repeats)
-    return leaf, select(final["quotas"].get(leaf, 0), final["valid"][leaf], smallest, repeats)
-
-
-# A selected row on its way to a shard: (leaf, source position, copy, row). Two leaves of a
-# task (e.g. fs_opt and fs_opt+x_shot) render the same example into rows of the same
-# template_type, so the leaf, not the row, says where a row belongs.
-Placed = tuple[Leaf, int, int, dict[str, Any]]
-
-
-def expand_copies(
-    element: tuple[Leaf, tuple[RankKey, dict[str, Any]]], selections: dict[Leaf, Selection]
-) -> Iterator[Placed]:
-    """Emit a row as many times as its leaf's selection asks (0, 1 or more)."""
-    leaf, (key, row) = element
-    for copy in range(selections[leaf].copies(key)):
-        yield leaf, key[1], copy, row
-
-
-def shard_key(
-    item: Placed, seed: int, num_shards: int
-) -> tuple[int, tuple[int, str, str, int, int, dict[str, Any]]]:
-    """Place a row in a shard by hash; the same hash orders rows inside the shard.
-
-    (task, leaf type, source position, copy) is unique, unlike example ids, which may repeat,
-    so the order never depends on the order rows arrive in."""
-    (task, leaf_type), position, copy, row = item
-    ident = (task, leaf_type, position, copy)
-    h = stable_hash(seed, *ident, "shard")
-    return h % num_shards, (h, *ident, row)
-
-
-def write_sorted_shard(
-    element: tuple[int, Iterable[Any]], staging: str, num_shards: int
-) -> dict[str, Any]:
-    index, items = element
-    ordered = sorted(items, key=lambda it: it[:5])
-    rows = [it[5] for it in ordered]
     name = shard_name(index, num_shards)
-    info = write_shard(f"{staging}/{name}", rows)
-    leaves = Counter(f"{task}/{leaf_type}" for _, task, leaf_type, *_ in ordered)
-    return {"index": index, "path": name, **info, "leaves": dict(sorted(leaves.items()))}
-
-
-def num_shards_for(total_bytes: int, max_shard_bytes: int) -> int:
-    return max(1, -(-total_bytes // max_shard_bytes))
-
-
-def size_of(item: Placed) -> int:
-    return row_bytes(item[3])
+    lo, hi = shard_range(index, num_shards)
+    info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep)
+    per_leaf = info.pop("leaves")
+    written = {"/".join(leaves[i]): n for i, n in per_leaf.items()}
+    return {"index": index, "path": name, **info, "leaves": dict(sorted(written.items()))}

@@ -2,10 +2,18 @@
 
 "Smallest hash" is stable under re-sharding and worker count: a row's fate depends only on
 its own key and the leaf's threshold, never on the order rows arrive in.
+
+Selection comes before rendering. The plan fixes each leaf's quota from its source rows, and
+the build renders only the rows inside the leaf's *window* (rank hash below a bound chosen so
+that, in expectation, the quota plus a margin for drops fall inside). The quota is then the
+smallest keys among the window's rows that rendered. When drops (or chance) leave a window
+short, the build widens it and runs again, so the rows chosen never depend on the window:
+they are always "the quota smallest keys among rows that render".
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -61,3 +69,62 @@ def select(quota: int, valid: int, smallest: Sequence[RankKey], repeats: bool) -
         return Selection(valid, 1, None)
     passes, rest = divmod(quota, valid)
     return Selection(valid, passes, smallest[rest - 1] if rest else None, remainder=rest)
+
+
+FULL = 1 << 64  # a window bound of FULL takes every row (rank hashes are 64-bit)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The rows of a leaf the build renders: those whose rank hash is below `below`. Each is
+    spilled `copies` times, the most copies any row can get under repeats."""
+
+    below: int = FULL
+    copies: int = 1
+
+    @property
+    def full(self) -> bool:
+        return self.below >= FULL
+
+    def holds(self, rank_hash: int) -> bool:
+        return rank_hash < self.below
+
+
+def first_window(quota: int, available: int) -> Window:
+    """A window expected to hold the quota, a margin of 1/16 for drops, and four standard
+    deviations of the binomial count: too small only when many rows fail to render."""
+    if quota <= 0 or available <= 0:
+        return Window(0)
+    if quota >= available:
+        return Window(FULL, -(-quota // available))
+    want = quota + quota // 16 + 4 * math.isqrt(quota) + 16
+    if want >= available:
+        return Window(FULL)
+    return Window(-(-FULL * want // available))
+
+
+def max_copies(selection: Selection) -> int:
+    return selection.full_passes + (1 if selection.threshold is not None else 0)
+
+
+def leaf_selection(
+    quota: int, window: Window, valid: Sequence[RankKey], repeats: bool
+) -> Selection | None:
+    """The selection from the window's rows that rendered (`valid`, ascending keys), or None
+    when the window was too small to decide it (the build then widens it)."""
+    if not window.full:
+        if len(valid) < quota:
+            return None
+        return select(quota, len(valid), valid[:quota], repeats)
+    sel = select(quota, len(valid), valid[: keys_needed(quota, len(valid), repeats)], repeats)
+    return sel if max_copies(sel) <= window.copies else None
+
+
+def widen(window: Window, quota: int, valid: int) -> Window:
+    """The next window for a leaf whose window was too small: with `valid` rows rendered out
+    of the window, scale it by the shortfall (at least double), or take every row."""
+    if window.full:  # every row rendered: only more copies can help
+        return Window(FULL, -(-quota // max(valid, 1)))
+    valid = max(valid, 1)
+    below = max(2 * window.below, window.below * 5 * quota // (4 * valid))  # exact integers
+    return Window(FULL) if below >= FULL else Window(below)

@@ -54,12 +54,14 @@ def spec_hash(mixture: Mixture, counts: Mapping[str, TaskCount], limit: int | No
 def build_stats(
     plan: Plan,
     counts: Mapping[tuple[tuple[str, str], str], int],
-    selections: Mapping[tuple[str, str], Selection],
+    choices: Mapping[tuple[str, str], tuple[Selection, int, int]],
     written: Mapping[tuple[str, str], int],
 ) -> dict[str, Any]:
     """Per leaf: available + repeated = written + sum(dropped). `counts` holds the pipeline's
-    ((leaf, "read" | reason), n) totals; `written` is counted from the shards themselves;
-    `plan` is the final plan, made from the rows that rendered (`valid`)."""
+    ((leaf, "read" | reason), n) totals, reasons counted for the rows of the leaf's render
+    window; `choices` the leaf's selection and how many window rows rendered (`valid`);
+    `written` is counted from the shards themselves. Rows outside the selection are
+    `over_quota`, whether or not they were rendered."""
     by_leaf: dict[tuple[str, str], dict[str, int]] = defaultdict(dict)
     for (leaf, name), n in counts.items():
         by_leaf[leaf][name] = n
@@ -70,11 +72,12 @@ def build_stats(
     by_type: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     for lp in plan.leaves:
         leaf = (lp.task, lp.template_type)
+        read = by_leaf[leaf].get(READ, 0)
         dropped = {k: v for k, v in sorted(by_leaf[leaf].items()) if k != READ}
-        sel = selections.get(leaf)
+        sel, valid, _ = choices.get(leaf, (None, 0, 0))
         distinct = sel.distinct if sel else 0
-        if lp.available - distinct:
-            dropped[OVER_QUOTA] = lp.available - distinct
+        if read - distinct - sum(dropped.values()):
+            dropped[OVER_QUOTA] = read - distinct - sum(dropped.values())
         n_written = written.get(leaf, 0)
         for reason, n in dropped.items():
             drops_total[reason] += n
@@ -84,8 +87,8 @@ def build_stats(
                 "collection": lp.collection,
                 "task": lp.task,
                 "template_type": lp.template_type,
-                "available": by_leaf[leaf].get(READ, 0),
-                "valid": lp.available,
+                "available": read,
+                "valid": valid,
                 "quota": lp.quota,
                 "written": n_written,
                 "repeated": n_written - distinct,

@@ -15,9 +15,8 @@ from flanmix.pipeline.options import load_profile, pipeline_setup
 
 STAGES = [
     "ListSourceShards", "SpreadShards", "PoolShards", "PoolCandidates", "Pools", "PoolExamples",
-    "ReadAndRender", "SumCounts", "CollectCounts", "FinalQuotas", "Limits", "LeafKeys",
-    "SmallestKeys", "Select", "ExpandCopies", "RowBytes", "TotalBytes", "NumShards",
-    "AssignShard", "GroupShards", "WriteShards", "FlattenParts", "CollectParts", "WriteParts",
+    "RenderWindows", "SumCounts", "GroupCandidates", "Choose", "CollectChoices", "NumShards",
+    "ShardIndices", "SpreadIndices", "WriteShards", "FlattenParts", "CollectParts", "WriteParts",
 ]  # fmt: skip
 
 

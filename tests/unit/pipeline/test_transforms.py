@@ -2,31 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from array import array
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
-import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
-from conftest import TINY_MIXTURE, tiny_data
 
 from flanmix.checks import task_template_types
-from flanmix.errors import FlanmixError
-from flanmix.pipeline.options import load_profile, parse_overrides, pipeline_setup
 from flanmix.pipeline.transforms import (
-    ReadAndRender,
+    Layout,
+    RenderWindows,
     SmallestPerKey,
-    expand_copies,
-    final_quotas,
-    num_shards_for,
-    shard_key,
-    write_sorted_shard,
+    choose,
+    shard_count,
+    write_shard,
 )
-from flanmix.plan.plan import make_plan
-from flanmix.plan.selection import select
+from flanmix.plan.selection import FULL, Window, first_window
 from flanmix.sources.files import count_task, read_shards
 from flanmix.spec.load import load_mixture
 
@@ -85,165 +79,115 @@ def test_smallest_per_key_is_independent_of_input_order_and_bundling() -> None:
     ]
 
 
-def test_final_quotas_replan_from_the_rows_that_rendered(tiny_mixture: Path) -> None:
+def render(tiny_mixture: Path, tmp_path: Path, windows: dict) -> tuple[dict, list, list]:
+    """Run RenderWindows over the tiny mixture; return counts, candidates and spill parts."""
     m = load_mixture(str(tiny_mixture))
-    counts = [
-        ((("a", "zs_noopt"), "read"), 40),
-        ((("a", "zs_opt"), "read"), 40),
-        ((("a", "zs_opt"), "missing_field"), 30),
-        ((("b", "zs_noopt"), "read"), 25),
-        ((("b", "zs_opt"), "read"), 25),
-        ((("c", "zs_opt"), "read"), 30),
-    ]
-    final = final_quotas(counts, m, repeats=False)
-    valid = {
+    types = task_template_types(m)
+    leaves = sorted((t, lt) for t, lts in types.items() for lt in lts)
+    layout = Layout(windows, leaves, str(tmp_path / "spill"), 16)
+    shards = [s for t in sorted(m.tasks) for s in read_shards(count_task(m.tasks[t]), 10)]
+    dofn = RenderWindows(m.tasks, m.families, types, m.seed, layout)
+    dofn.setup()
+    counts: dict = {}
+    candidates: list = []
+    parts: list = []
+    for shard in shards:
+        for out in dofn.process(shard):
+            if isinstance(out, beam.pvalue.TaggedOutput):
+                if out.tag == "counts":
+                    counts[out.value[0]] = counts.get(out.value[0], 0) + out.value[1]
+                else:
+                    parts.append(out.value)
+            else:
+                candidates.append(out)
+    return counts, candidates, parts
+
+
+def test_render_windows_counts_every_read_and_renders_only_the_window(
+    tiny_mixture: Path, tmp_path: Path
+) -> None:
+    windows = {
+        ("a", "zs_noopt"): Window(0),  # nothing rendered
+        ("a", "zs_opt"): Window(FULL),  # everything
+        ("b", "zs_noopt"): Window(FULL // 2),  # about half
+        ("b", "zs_opt"): Window(FULL, copies=2),  # everything, spilled twice
+        ("c", "zs_opt"): Window(FULL),
+    }
+    counts, candidates, parts = render(tiny_mixture, tmp_path, windows)
+    reads = {leaf: n for (leaf, name), n in counts.items() if name == "read"}
+    assert reads == {
         ("a", "zs_noopt"): 40,
-        ("a", "zs_opt"): 10,
+        ("a", "zs_opt"): 40,
         ("b", "zs_noopt"): 25,
         ("b", "zs_opt"): 25,
         ("c", "zs_opt"): 30,
     }
-    assert final["valid"] == valid
-    expected = make_plan(m, valid)
-    assert final["plan"] == expected
-    assert final["quotas"] == {(lp.task, lp.template_type): lp.quota for lp in expected.leaves}
-    # c/zs_opt (n/p = 90) runs out first; a/zs_opt is planned on its 10 rendered rows, not 40.
-    assert final["quotas"][("c", "zs_opt")] == 30
-    assert final["quotas"][("a", "zs_opt")] == 9
-    assert final["limits"][("c", "zs_opt")] == 0  # every row is taken: no threshold needed
-    assert final["limits"][("a", "zs_opt")] == 9
+    rendered: dict = {}
+    for leaf, packed in candidates:
+        flat = array("Q", packed)
+        rendered.setdefault(leaf, []).extend(flat[0::3])
+    assert len(rendered[("a", "zs_noopt")]) == 0
+    assert len(rendered[("a", "zs_opt")]) == 40
+    assert 0 < len(rendered[("b", "zs_noopt")]) < 25
+    assert all(h < FULL // 2 for h in rendered[("b", "zs_noopt")])
+    spilled = sum(part.rows for part in parts)
+    assert spilled == 40 + len(rendered[("b", "zs_noopt")]) + 2 * 25 + 30
 
 
-def test_final_quotas_report_an_unsatisfiable_epoch_instead_of_raising(
-    make_mixture: Callable[..., Path],
+def test_choose_takes_the_quota_smallest_rendered_keys() -> None:
+    leaf = ("t", "zs_opt")
+    rows = [(h, h % 7, 10 + h) for h in (50, 10, 40, 20, 30)]  # (rank hash, position, bytes)
+    packed = [array("Q", [v for r in rows[:2] for v in r]).tobytes()]
+    packed.append(array("Q", [v for r in rows[2:] for v in r]).tobytes())
+    got_leaf, (sel, valid, size) = choose((leaf, packed), {leaf: 3}, {leaf: Window(FULL)}, False)
+    assert got_leaf == leaf and valid == 5
+    assert sel is not None and sel.threshold == (30, 2)
+    assert size == 20 + 30 + 40  # the bytes of the three selected rows
+    # A partial window that rendered fewer rows than the quota cannot decide: None.
+    _, (short, _, _) = choose((leaf, packed), {leaf: 6}, {leaf: Window(FULL // 2)}, False)
+    assert short is None
+
+
+def test_shard_count_rounds_up_and_writes_nothing_while_a_window_is_short() -> None:
+    leaf = ("t", "zs_opt")
+    sel = choose((leaf, []), {leaf: 0}, {leaf: first_window(0, 10)}, False)[1][0]
+    assert shard_count([], 100) == 1
+    assert shard_count([(leaf, (sel, 0, 100))], 100) == 1
+    assert shard_count([(leaf, (sel, 0, 101))], 100) == 2
+    assert shard_count([(leaf, (sel, 0, 101)), (("u", "zs_opt"), (None, 3, 0))], 100) == 0
+
+
+def test_write_shard_keeps_the_selected_copies_in_hash_order(
+    tiny_mixture: Path, tmp_path: Path
 ) -> None:
-    path = make_mixture(
-        TINY_MIXTURE.replace("epoch: first_exhausted", "epoch: {total: 150}"), data=tiny_data()
-    )
-    m = load_mixture(str(path))
-    counts = [(((t, tt), "read"), 10) for t, tt in m.leaves()]
-    final = final_quotas(counts, m, repeats=False)
-    assert "epoch total 150 cannot be met without repeats" in final["error"]
-    assert "at epoch, line" in final["error"]
-
-
-def test_read_and_render_counts_every_read_per_leaf(tiny_mixture: Path) -> None:
     m = load_mixture(str(tiny_mixture))
     types = task_template_types(m)
-    shards = [s for t in sorted(m.tasks) for s in read_shards(count_task(m.tasks[t]), 10)]
-    with local_pipeline() as p:
-        out = (
-            p
-            | beam.Create(shards)
-            | beam.ParDo(ReadAndRender(m.tasks, m.families, types, m.seed)).with_outputs(
-                "counts", main="rows"
-            )
-        )
-        reads = out.counts | beam.CombinePerKey(sum)
-        assert_that(
-            reads,
-            equal_to(
-                [
-                    ((("a", "zs_noopt"), "read"), 40),
-                    ((("a", "zs_opt"), "read"), 40),
-                    ((("b", "zs_noopt"), "read"), 25),
-                    ((("b", "zs_opt"), "read"), 25),
-                    ((("c", "zs_opt"), "read"), 30),
-                ]
-            ),
-            label="reads",
-        )
-        per_leaf = out.rows | beam.Map(lambda kv: kv[0]) | beam.combiners.Count.PerElement()
-        assert_that(
-            per_leaf,
-            equal_to(
-                [
-                    (("a", "zs_noopt"), 40),
-                    (("a", "zs_opt"), 40),
-                    (("b", "zs_noopt"), 25),
-                    (("b", "zs_opt"), 25),
-                    (("c", "zs_opt"), 30),
-                ]
-            ),
-            label="rows",
-        )
-
-
-def test_expand_copies_follows_the_selection() -> None:
-    # 5 copies of 2 rows: two whole passes, then one more of the smaller key.
-    sel = {("t", "zs_opt"): select(quota=5, valid=2, smallest=[(1, 0), (2, 1)], repeats=True)}
-    rows = [(("t", "zs_opt"), ((1, 0), {"id": "x"})), (("t", "zs_opt"), ((2, 1), {"id": "y"}))]
-    with local_pipeline() as p:
-        selections = p | "Selections" >> beam.Create(sel.items())
-        out = (
-            p
-            | beam.Create(rows)
-            | beam.FlatMap(expand_copies, selections=beam.pvalue.AsDict(selections))
-        )
-        assert_that(
-            out,
-            equal_to(
-                [  # (leaf, source position, copy, row)
-                    (("t", "zs_opt"), 0, 0, {"id": "x"}),
-                    (("t", "zs_opt"), 0, 1, {"id": "x"}),
-                    (("t", "zs_opt"), 0, 2, {"id": "x"}),
-                    (("t", "zs_opt"), 1, 0, {"id": "y"}),
-                    (("t", "zs_opt"), 1, 1, {"id": "y"}),
-                ]
-            ),
-        )
-
-
-def test_shard_writer_orders_rows_by_hash_whatever_the_arrival_order(tmp_path: Path) -> None:
-    rows = [
-        {
-            "inputs": f"q{i}",
-            "targets": "a",
-            "task_source": "s",
-            "task_name": "t",
-            "template_type": "zs_opt",
-            "collection": "c",
-            "template_id": "t1",
-            "template_idx": 0,
-            "example_id": str(i % 5),  # ids may repeat (e.g. across files); positions do not
-            "exemplar_ids": [],
-            "options": [],
-            "seed": 0,
-        }
-        for i in range(20)
+    leaves = sorted((t, lt) for t, lts in types.items() for lt in lts)
+    windows = {leaf: Window(FULL) for leaf in leaves}
+    windows[("c", "zs_opt")] = Window(FULL, copies=2)
+    _, candidates, parts = render(tiny_mixture, tmp_path, windows)
+    grouped: dict = {}
+    for leaf, packed in candidates:
+        grouped.setdefault(leaf, []).append(packed)
+    quotas = {leaf: 10 for leaf in leaves} | {("c", "zs_opt"): 45}  # 30 rows, 15 repeated
+    choices = dict(choose(item, quotas, windows, True) for item in grouped.items())
+    infos = [write_shard(i, str(tmp_path / "out"), 2, parts, choices, leaves) for i in range(2)]
+    again = [
+        write_shard(i, str(tmp_path / "again"), 2, list(reversed(parts)), choices, leaves)
+        for i in range(2)
     ]
-    keyed = [
-        shard_key((("t", "zs_opt"), i, 0, r), seed=0, num_shards=1)[1] for i, r in enumerate(rows)
-    ]
-    a = write_sorted_shard((0, keyed), str(tmp_path / "a"), 1)
-    b = write_sorted_shard((0, list(reversed(keyed))), str(tmp_path / "b"), 1)
-    assert a["sha256"] == b["sha256"] and a["rows"] == 20
-    assert a["leaves"] == {"t/zs_opt": 20}
-    table = pq.read_table(tmp_path / "a" / a["path"])
-    assert sorted(table.column("inputs").to_pylist()) == sorted(r["inputs"] for r in rows)
-
-
-def test_num_shards_rounds_up_and_is_at_least_one() -> None:
-    assert num_shards_for(0, 100) == 1
-    assert num_shards_for(100, 100) == 1
-    assert num_shards_for(101, 100) == 2
-
-
-def test_direct_profile_uses_fnapirunner_and_workers_switch_to_processes() -> None:
-    assert load_profile("direct")["runner"] == "FnApiRunner"
-    setup = pipeline_setup("direct", workers=3)
-    runner, options = setup.runner, setup.options
-    assert isinstance(runner, FnApiRunner)
-    opts = options.get_all_options()
-    assert opts["direct_running_mode"] == "multi_processing"
-    assert opts["direct_num_workers"] == 3
-
-
-def test_option_overrides_and_errors() -> None:
-    assert parse_overrides(("--project=1", "job_name=x=y")) == {"project": "1", "job_name": "x=y"}
-    with pytest.raises(FlanmixError, match=r"unknown Beam pipeline option.*'max_worker'"):
-        parse_overrides(("max_worker=3",))
-    with pytest.raises(FlanmixError, match="key=value"):
-        parse_overrides(("novalue",))
-    with pytest.raises(FlanmixError, match="did you mean 'direct'"):
-        load_profile("drect")
+    assert [i["sha256"] for i in infos] == [i["sha256"] for i in again]
+    written: dict = {}
+    for info in infos:
+        for leaf, n in info["leaves"].items():
+            written[leaf] = written.get(leaf, 0) + n
+    assert written == {
+        "a/zs_noopt": 10,
+        "a/zs_opt": 10,
+        "b/zs_noopt": 10,
+        "b/zs_opt": 10,
+        "c/zs_opt": 45,
+    }
+    tables = [pq.read_table(tmp_path / "out" / info["path"]) for info in infos]
+    assert sum(t.num_rows for t in tables) == 85
+    assert infos[0]["path"] == "data/train-00000-of-00002.parquet"

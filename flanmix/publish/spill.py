@@ -1,0 +1,220 @@
+"""Spill files: rendered rows parked on disk (or in a bucket) between rendering and the shard
+writers, so that no runner ever holds the output in memory.
+
+Each render step writes its rows to a spill *part*: an Arrow IPC file sorted by shard hash,
+with one record batch per hash *bucket* (the top bits of the shard hash). Output shard `i` of
+`n` owns the hash range `[i * 2**64 / n, (i + 1) * 2**64 / n)`; its writer walks the buckets
+of that range in order, reading one bucket from every part at a time. Memory per writer is
+therefore one bucket of the whole output plus one output row group, whatever the output size.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA
+
+HASH_BITS = 64
+FULL_RANGE = 1 << HASH_BITS  # the end of the last shard's range
+ROWS_PER_BUCKET = 16_384  # aim: one bucket of the whole output is tens of MB
+KEYS = [
+    ("shard_hash", pa.uint64()),  # where the row goes; also its order inside the shard
+    ("leaf_id", pa.int32()),  # index of (task, leaf type) in the build's sorted leaves
+    ("position", pa.int64()),  # source position: unique within a task
+    ("copy", pa.int32()),  # 0, 1, …: a row repeated under `repeats` is spilled once per copy
+    ("rank_hash", pa.uint64()),  # the selection key's hash (the key is (rank_hash, position))
+]
+ORDER = [(name, "ascending") for name, _ in KEYS[:4]]
+SPILL_SCHEMA = pa.schema(KEYS + list(SCHEMA))
+IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+
+
+def bucket_count(planned_rows: int) -> int:
+    """Buckets for a build of about `planned_rows` output rows: a power of two, at least 16."""
+    buckets = 16
+    while buckets * ROWS_PER_BUCKET < planned_rows:
+        buckets *= 2
+    return buckets
+
+
+def shard_range(index: int, count: int) -> tuple[int, int]:
+    """The shard hashes `[lo, hi)` that output shard `index` of `count` holds."""
+    return (index << HASH_BITS) // count, ((index + 1) << HASH_BITS) // count
+
+
+@dataclass(frozen=True)
+class SpillPart:
+    path: str
+    rows: int
+    buckets: int
+
+
+class SpillBuffer:
+    """Rows of one render step, column by column, until they are written as a part."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {name: [] for name in SPILL_SCHEMA.names}
+        self.bytes = 0
+
+    def __len__(self) -> int:
+        return len(self.columns["shard_hash"])
+
+    def add(self, keys: tuple[int, int, int, int, int], row: dict[str, Any], size: int) -> None:
+        for (name, _), value in zip(KEYS, keys, strict=True):
+            self.columns[name].append(value)
+        for name in COLUMNS:
+            self.columns[name].append(row[name])
+        self.bytes += size
+
+    def write(self, folder: str, buckets: int) -> SpillPart:
+        """Write the buffered rows as one part under `folder` and empty the buffer."""
+        table = pa.table(self.columns, schema=SPILL_SCHEMA).sort_by(ORDER)
+        self.columns = {name: [] for name in SPILL_SCHEMA.names}
+        self.bytes = 0
+        path = f"{folder}/{uuid.uuid4().hex}.arrow"  # unique: a retried step never collides
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_file(sink, SPILL_SCHEMA, options=IPC_OPTIONS) as writer:
+            for start, stop in _bucket_bounds(table["shard_hash"], buckets):
+                writer.write_batch(_one_batch(table.slice(start, stop - start)))
+        _store(path, sink.getvalue().to_pybytes())
+        return SpillPart(path, table.num_rows, buckets)
+
+
+def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int]]:
+    """Row ranges of each bucket in a column of sorted shard hashes."""
+    shift = HASH_BITS - buckets.bit_length() + 1
+    ids = (np.asarray(hashes.to_numpy(), np.uint64) >> np.uint64(shift)).astype(np.int64)
+    edges = np.searchsorted(ids, np.arange(buckets + 1), side="left")
+    return [(int(edges[b]), int(edges[b + 1])) for b in range(buckets)]
+
+
+def _one_batch(table: pa.Table) -> pa.RecordBatch:
+    batches = table.combine_chunks().to_batches()
+    return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=SPILL_SCHEMA)
+
+
+def _store(path: str, data: bytes) -> None:
+    from flanmix.publish.parquet import store_bytes
+
+    store_bytes(path, data)
+
+
+def _open(path: str, stack: ExitStack) -> pa.ipc.RecordBatchFileReader:
+    if "://" in path:
+        import fsspec
+
+        return pa.ipc.open_file(stack.enter_context(fsspec.open(path, "rb")))
+    return pa.ipc.open_file(stack.enter_context(pa.memory_map(path)))
+
+
+Keep = Callable[[pa.Table], Sequence[bool]]
+
+
+def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Iterator[pa.Table]:
+    """The kept rows with shard hash in `[lo, hi)`, one sorted table per bucket, in order."""
+    if not parts or lo >= hi:
+        return
+    buckets = parts[0].buckets
+    shift = HASH_BITS - buckets.bit_length() + 1
+    with ExitStack() as stack:
+        readers = [_open(part.path, stack) for part in parts if part.rows]
+        for bucket in range((lo >> shift), ((hi - 1) >> shift) + 1):
+            pieces = [r.get_batch(bucket) for r in readers]
+            table = pa.Table.from_batches([b for b in pieces if b.num_rows], SPILL_SCHEMA)
+            if not table.num_rows:
+                continue
+            hashes = table["shard_hash"]
+            inside = pc.greater_equal(hashes, pa.scalar(lo, pa.uint64()))
+            if hi < FULL_RANGE:  # the last shard's bound does not fit in 64 bits
+                inside = pc.and_(inside, pc.less(hashes, pa.scalar(hi, pa.uint64())))
+            table = table.filter(inside)
+            table = table.filter(pa.array(keep(table), pa.bool_()))
+            if table.num_rows:
+                yield table.sort_by(ORDER)
+
+
+class _HashingFile(io.RawIOBase):
+    """A write-only file that also counts and hashes what passes through it."""
+
+    def __init__(self, raw: Any) -> None:
+        self.raw, self.sha, self.size = raw, hashlib.sha256(), 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self.raw.write(view)
+        self.sha.update(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+
+def write_range_shard(
+    path: str, parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep
+) -> dict[str, Any]:
+    """Write output shard `path` from the spill: the kept rows of `[lo, hi)` in hash order,
+    streamed into row groups of about ROW_GROUP_BYTES. Returns the manifest entry plus the
+    rows written per leaf id."""
+    leaves: dict[int, int] = {}
+    rows = nbytes = 0
+    with ExitStack() as stack:
+        if "://" in path:
+            import fsspec
+
+            raw: Any = stack.enter_context(fsspec.open(path, "wb"))
+        else:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            raw = stack.enter_context(open(path, "wb"))
+        sink = _HashingFile(raw)
+        writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd", write_statistics=True)
+        pending: list[pa.Table] = []
+        pending_bytes = 0
+        for table in ranged_rows(parts, lo, hi, keep):
+            ids, ns = np.unique(table["leaf_id"].to_numpy(), return_counts=True)
+            for leaf_id, n in zip(ids.tolist(), ns.tolist(), strict=True):
+                leaves[leaf_id] = leaves.get(leaf_id, 0) + n
+            out = table.select(list(COLUMNS))
+            pending.append(out)
+            pending_bytes += out.nbytes
+            if pending_bytes >= ROW_GROUP_BYTES:
+                rows, nbytes = _flush(writer, pending, rows, nbytes)
+                pending, pending_bytes = [], 0
+        rows, nbytes = _flush(writer, pending, rows, nbytes)
+        writer.close()
+        if isinstance(raw, io.BufferedWriter):  # a local file: on disk before the marker
+            raw.flush()
+            os.fsync(raw.fileno())
+    return {
+        "rows": rows,
+        "bytes": sink.size,
+        "sha256": sink.sha.hexdigest(),
+        "nbytes": nbytes,
+        "leaves": leaves,
+    }
+
+
+def _flush(
+    writer: pq.ParquetWriter, pending: list[pa.Table], rows: int, nbytes: int
+) -> tuple[int, int]:
+    if not pending:
+        return rows, nbytes
+    table = pa.concat_tables(pending).combine_chunks()
+    writer.write_table(table, row_group_size=max(1, table.num_rows))  # one row group
+    return rows + table.num_rows, nbytes + table.nbytes
