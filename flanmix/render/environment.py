@@ -19,8 +19,25 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 RNG_VAR = "flanmix_rng"
 
 
+class LazyRng:
+    """A per-example RNG made only when a template draws from it (most templates never do)."""
+
+    def __init__(self, parts: tuple[object, ...]) -> None:
+        self._parts = parts
+        self._rng: random.Random | None = None
+
+    def get(self) -> random.Random:
+        if self._rng is None:
+            from flanmix.hashing import seeded_rng
+
+            self._rng = seeded_rng(*self._parts)
+        return self._rng
+
+
 def _rng(ctx: Context) -> random.Random:
     rng = ctx.get(RNG_VAR)
+    if isinstance(rng, LazyRng):
+        return rng.get()
     if not isinstance(rng, random.Random):
         raise RuntimeError("choice/shuffle need the per-example RNG; render through flanmix")
     return rng

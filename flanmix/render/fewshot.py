@@ -2,22 +2,23 @@
 
 Two formats, as in Flan 2022: the *template mix* (up to `shots` exemplars, each rendered with its
 own template) and *x-shot* (`candidates` exemplars drawn, of which only those whose template is
-the query's are kept). Exemplars never include the query itself, are chosen by a stable hash of
-(seed, task, query, candidate), and are dropped from the end until query + exemplars fit the
-token budget; a query left with none is dropped as `no_exemplars`.
+the query's are kept). Exemplars never include the query itself, are drawn from the pool by an
+RNG seeded with a stable hash of (seed, task, query), and are dropped from the end until query
++ exemplars fit the token budget; a query left with none is dropped as `no_exemplars`.
 """
 
 from __future__ import annotations
 
 import heapq
+import itertools
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
 
 from jinja2 import Template, UndefinedError
 
-from flanmix.hashing import seeded_rng, stable_hash, stable_hashes
+from flanmix.hashing import seeded_rng, stable_hash
 from flanmix.render.environment import RNG_VAR
 from flanmix.render.render import (
     MISSING_FIELD,
@@ -77,13 +78,20 @@ def held_out(task: Task, tasks: dict[str, Task], pools: dict[str, list[Example]]
     }
 
 
-def exemplar_candidates(leaf: LeafContext, query: Example, pool: list[Example]) -> list[Example]:
-    """The pool in this query's own seeded order, without the query itself."""
-    others = [e for e in pool if e.position != query.position and e.example_id != query.example_id]
-    prefix = (leaf.seed, leaf.task, query.example_id, "exemplar")
-    keys = stable_hashes(prefix, [e.example_id for e in others])  # the prefix hashed once
-    order = sorted(range(len(others)), key=lambda i: (keys[i], others[i].position))
-    return [others[i] for i in order]
+def exemplar_candidates(
+    leaf: LeafContext, query: Example, pool: list[Example]
+) -> Iterator[Example]:
+    """The pool shuffled by an RNG seeded with (seed, task, query), without the query itself.
+    The shuffle starts from source order, so the pool's own order does not matter. Lazy, a
+    Fisher-Yates step per candidate: a prompt usually needs only its first few."""
+    rng = seeded_rng(leaf.seed, leaf.task, query.example_id, "exemplar")
+    order = sorted(range(len(pool)), key=lambda i: pool[i].position)
+    for i in range(len(order)):
+        j = rng.randrange(i, len(order))
+        order[i], order[j] = order[j], order[i]
+        e = pool[order[i]]
+        if e.position != query.position and e.example_id != query.example_id:
+            yield e
 
 
 def example_separator(pattern: FewShotPattern, leaf: LeafContext) -> str:
@@ -148,12 +156,12 @@ def _exemplar(family: CompiledFamily, leaf: LeafContext, e: Example) -> Rendered
 
 
 def _pick(
-    family: CompiledFamily, leaf: LeafContext, query_t: Any, candidates: list[Example]
+    family: CompiledFamily, leaf: LeafContext, query_t: Any, candidates: Iterable[Example]
 ) -> list[tuple[Example, Rendered]]:
     settings = leaf.fewshot
     picked: list[tuple[Example, Rendered]] = []
     if leaf.fewshot_format == "x_shot":
-        candidates = candidates[: settings.candidates]
+        candidates = itertools.islice(candidates, settings.candidates)
     for e in candidates:
         if leaf.fewshot_format == "x_shot" and assigned_template(family, leaf, e) is not query_t:
             continue

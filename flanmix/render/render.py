@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from jinja2 import UndefinedError
 
 from flanmix.hashing import seeded_rng
-from flanmix.render.environment import RNG_VAR
+from flanmix.render.environment import RNG_VAR, LazyRng
 from flanmix.render.formats import OPTIONS_MARK, fill_options, shows_options
 from flanmix.render.options import FIXED_STYLE, draw_style
 from flanmix.render.templates import CompiledFamily, CompiledTemplate
@@ -88,9 +89,14 @@ def template_index(seed: int, task: str, template_type: str, position: int, k: i
     template once, in a per-block shuffled order, so counts per task differ by at most one."""
     if k == 1:
         return 0
+    return _block_order(seed, task, template_type, position // k, k)[position % k]
+
+
+@functools.lru_cache(maxsize=4096)  # rows of a block are read one after another
+def _block_order(seed: int, task: str, template_type: str, block: int, k: int) -> tuple[int, ...]:
     order = list(range(k))
-    seeded_rng(seed, task, template_type, "template", position // k).shuffle(order)
-    return order[position % k]
+    seeded_rng(seed, task, template_type, "template", block).shuffle(order)
+    return tuple(order)
 
 
 def compat_fields(compat: str | None, fields: dict[str, Any]) -> dict[str, Any]:
@@ -149,7 +155,7 @@ def render_with(
     strict: bool = False,
 ) -> Rendered:
     """Render `example` through template `t` for the leaf's type; raises RenderDrop."""
-    rng = seeded_rng(leaf.seed, leaf.task, example.example_id, leaf.template_type, "render")
+    rng = LazyRng((leaf.seed, leaf.task, example.example_id, leaf.template_type, "render"))
     variables: dict[str, Any] = {**compat_fields(family.compat, example.fields), RNG_VAR: rng}
     show = shows_options(leaf.template_type)
     try:
