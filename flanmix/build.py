@@ -22,7 +22,7 @@ from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
 from flanmix.publish.parquet import store_bytes
 from flanmix.publish.spill import bucket_count
-from flanmix.publish.summary import summarize, summary_markdown
+from flanmix.publish.summary import ShardCounts, summarize, summary_markdown
 from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
 from flanmix.sources.snapshot import (
     cache_location,
@@ -338,6 +338,9 @@ def _finalize(
     )
     write_json(f"{staging}/manifest.json", manifest)
     write_json(f"{staging}/stats.json", stats)
-    summary_md = summary_markdown(summarize(staging, stats, manifest))
+    counts_seen = ShardCounts()
+    for i in sorted(shards):
+        counts_seen.merge(shards[i]["counts"])
+    summary_md = summary_markdown(summarize(staging, stats, manifest, counts=counts_seen))
     store_bytes(f"{staging}/README.md", dataset_card(manifest, stats, summary_md).encode())
     return BuildResult(out=out, plan=plan, manifest=manifest, stats=stats)

@@ -15,6 +15,7 @@ from flanmix.hashing import stable_hash
 from flanmix.plan.selection import RankKey, Selection, Window, leaf_selection, rank_key
 from flanmix.publish.parquet import row_bytes, shard_name
 from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
+from flanmix.publish.summary import ShardCounts
 from flanmix.render.fewshot import held_out, keyed_pool
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily, compile_family
@@ -231,7 +232,14 @@ def write_shard(
 
     name = shard_name(index, num_shards)
     lo, hi = shard_range(index, num_shards)
-    info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep)
+    counts = ShardCounts()  # the dataset card's row and length counts, made while writing
+    info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, counts.add_table)
     per_leaf = info.pop("leaves")
     written = {"/".join(leaves[i]): n for i, n in per_leaf.items()}
-    return {"index": index, "path": name, **info, "leaves": dict(sorted(written.items()))}
+    return {
+        "index": index,
+        "path": name,
+        **info,
+        "leaves": dict(sorted(written.items())),
+        "counts": counts,
+    }

@@ -81,7 +81,7 @@ class SpillBuffer:
 
     def write(self, folder: str, buckets: int) -> SpillPart:
         """Write the buffered rows as one part under `folder` and empty the buffer."""
-        table = pa.table(self.columns, schema=SPILL_SCHEMA).sort_by(ORDER)
+        table = _sorted(pa.table(self.columns, schema=SPILL_SCHEMA))
         self.columns = {name: [] for name in SPILL_SCHEMA.names}
         self.bytes = 0
         path = f"{folder}/{uuid.uuid4().hex}.arrow"  # unique: a retried step never collides
@@ -91,6 +91,16 @@ class SpillBuffer:
                 writer.write_batch(_one_batch(table.slice(start, stop - start)))
         _store(path, sink.getvalue().to_pybytes())
         return SpillPart(path, table.num_rows, buckets)
+
+
+def _sorted(table: pa.Table) -> pa.Table:
+    """The table in ORDER. Shard hashes almost never tie, so one numpy sort on them usually
+    suffices; a tie falls back to the full sort on every key."""
+    hashes = np.asarray(table["shard_hash"].to_numpy(), np.uint64)
+    order = np.argsort(hashes, kind="stable")
+    if len(hashes) > 1 and not np.all(np.diff(hashes[order]) > 0):
+        return table.sort_by(ORDER)
+    return table.take(pa.array(order))
 
 
 def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int]]:
@@ -117,7 +127,8 @@ def _open(path: str, stack: ExitStack) -> pa.ipc.RecordBatchFileReader:
         import fsspec
 
         return pa.ipc.open_file(stack.enter_context(fsspec.open(path, "rb")))
-    return pa.ipc.open_file(stack.enter_context(pa.memory_map(path)))
+    # Plain reads, not a memory map: mapped pages would count as the writer's memory.
+    return pa.ipc.open_file(stack.enter_context(pa.OSFile(path, "rb")))
 
 
 Keep = Callable[[pa.Table], Sequence[bool]]
@@ -143,7 +154,7 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
             table = table.filter(inside)
             table = table.filter(pa.array(keep(table), pa.bool_()))
             if table.num_rows:
-                yield table.sort_by(ORDER)
+                yield _sorted(table)
 
 
 class _HashingFile(io.RawIOBase):
@@ -167,11 +178,16 @@ class _HashingFile(io.RawIOBase):
 
 
 def write_range_shard(
-    path: str, parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep
+    path: str,
+    parts: Sequence[SpillPart],
+    lo: int,
+    hi: int,
+    keep: Keep,
+    observe: Callable[[pa.Table], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Write output shard `path` from the spill: the kept rows of `[lo, hi)` in hash order,
-    streamed into row groups of about ROW_GROUP_BYTES. Returns the manifest entry plus the
-    rows written per leaf id."""
+    streamed into row groups of about ROW_GROUP_BYTES, each piece also shown to `observe`.
+    Returns the manifest entry plus the rows written per leaf id."""
     leaves: dict[int, int] = {}
     rows = nbytes = 0
     with ExitStack() as stack:
@@ -191,6 +207,7 @@ def write_range_shard(
             for leaf_id, n in zip(ids.tolist(), ns.tolist(), strict=True):
                 leaves[leaf_id] = leaves.get(leaf_id, 0) + n
             out = table.select(list(COLUMNS))
+            observe(out)
             pending.append(out)
             pending_bytes += out.nbytes
             if pending_bytes >= ROW_GROUP_BYTES:

@@ -122,15 +122,18 @@ def summarize(
     stats: Mapping[str, Any],
     manifest: Mapping[str, Any],
     batch_rows: int = BATCH_ROWS,
+    counts: ShardCounts | None = None,
 ) -> Summary:
     """The summary of a build in `folder` (a finished build or the staging folder of one).
 
     Shares, planned rows and drops come from stats.json; rows per task and lengths are counted
-    from the shards, read in record batches so memory stays bounded whatever their size.
+    from the shards, read in record batches so memory stays bounded whatever their size, or
+    taken from `counts` when the shard writers counted them as they wrote.
     """
-    counts = _ShardCounts()
-    for shard in manifest["shards"]:
-        counts.add_file(f"{folder}/{shard['path']}", batch_rows)
+    if counts is None:
+        counts = ShardCounts()
+        for shard in manifest["shards"]:
+            counts.add_file(f"{folder}/{shard['path']}", batch_rows)
     total = counts.rows
     warnings = _cross_check(stats, counts)
     leaves = stats["leaves"]
@@ -180,7 +183,7 @@ def summarize(
     )
 
 
-class _ShardCounts:
+class ShardCounts:
     """Row counts by column value and word-count frequencies per collection."""
 
     def __init__(self) -> None:
@@ -192,6 +195,21 @@ class _ShardCounts:
         # Rows per word count: exact percentiles in memory bounded by the number of distinct
         # lengths, not by the number of rows.
         self.lengths: dict[str, dict[str, Counter[int]]] = {f: {} for f in FIELDS}
+
+    def merge(self, other: ShardCounts) -> None:
+        self.rows += other.rows
+        self.collections.update(other.collections)
+        self.tasks.update(other.tasks)
+        self.template_types.update(other.template_types)
+        for task, collection in other.task_collection.items():
+            self.task_collection.setdefault(task, collection)
+        for field, per in other.lengths.items():
+            for collection, freq in per.items():
+                self.lengths[field].setdefault(collection, Counter()).update(freq)
+
+    def add_table(self, table: pa.Table, batch_rows: int = BATCH_ROWS) -> None:
+        for batch in table.to_batches(max_chunksize=batch_rows):
+            self.add(batch)
 
     def add_file(self, path: Path | str, batch_rows: int) -> None:
         from flanmix.sources.files import open_path
@@ -241,7 +259,7 @@ def _word_counts(texts: pa.Array) -> pa.Array:
     return pc.if_else(pc.equal(trimmed, ""), 0, n).cast(pa.int64())
 
 
-def _cross_check(stats: Mapping[str, Any], counts: _ShardCounts) -> list[str]:
+def _cross_check(stats: Mapping[str, Any], counts: ShardCounts) -> list[str]:
     """The shards must hold what stats.json says was written (a changed file shows here)."""
     out = []
     if counts.rows != stats["written_rows"]:
