@@ -8,7 +8,7 @@ Both read the mixture's sources, render every example through the same Jinja tem
 task's own 64-example pool, fitted to the whitespace-token budget), keep each leaf's quota as
 planned by `flanmix.plan.plan.make_plan` (seqio's rates), and write zstd Parquet with
 flanmix's columns. What they leave out of flanmix's contract: per-row drop accounting and
-re-planning from the rows that rendered, the dataset card, manifest and checksums, and
+replacing dropped rows by the next ones in hash order, the dataset card, manifest and checksums, and
 byte-identical output for any worker count.
 
 - `handwritten`: pyarrow + jinja2 + multiprocessing (one task per job, largest first): read

@@ -16,7 +16,7 @@ from typing import Any
 from flanmix.checks import check_mixture, task_template_types
 from flanmix.errors import FlanmixError
 from flanmix.plan.plan import Plan, make_plan, task_leaf_counts
-from flanmix.plan.selection import Window, first_window, widen
+from flanmix.plan.selection import Window, first_window, widen, window_rows
 from flanmix.publish import staging as staging_mod
 from flanmix.publish.card import dataset_card
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
@@ -96,7 +96,7 @@ def build(
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
         plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
-        windows = {leaf: first_window(q, n) for leaf, (q, n) in _quotas(plan).items()}
+        windows = _first_windows(mixture, plan)
         for attempt in itertools.count(1):
             progress(
                 f"running the Beam pipeline ({runner}, {workers} worker(s)): "
@@ -110,7 +110,7 @@ def build(
                 break
             # Drops (or chance) left these windows without their quota: nothing was written,
             # and the same rows are chosen from a wider window (see plan/selection.py).
-            progress(f"{len(short)} leaf window(s) too small (rows failed to render); widening")
+            progress(f"{len(short)} leaf window(s) too small (rows were dropped); widening")
             quotas = _quotas(plan)
             for leaf, valid in short.items():
                 windows[leaf] = widen(windows[leaf], quotas[leaf][0], valid)
@@ -126,7 +126,7 @@ def build(
         if short_leaves:
             progress(
                 f"warning: {len(short_leaves)} leaf(s) wrote fewer rows than planned, because "
-                f"rows failed to render (see stats.json): {', '.join(short_leaves[:5])}"
+                f"rows were dropped (see stats.json): {', '.join(short_leaves[:5])}"
                 + (" …" if len(short_leaves) > 5 else "")
             )
         if remote:
@@ -167,12 +167,29 @@ def _quotas(plan: Plan) -> dict[tuple[str, str], tuple[int, int]]:
     return {(lp.task, lp.template_type): (lp.quota, lp.available) for lp in plan.leaves}
 
 
+def _first_windows(mixture: Mixture, plan: Plan) -> dict[tuple[str, str], Window]:
+    """Each leaf's first render window, with room for the rows its task may hold out as
+    exemplars (the pools of disjoint-pool tasks reading the same source)."""
+    held: dict[str, int] = {}
+    for task in mixture.tasks.values():
+        held[task.name] = sum(
+            other.fewshot.pool_size
+            for other in mixture.tasks.values()
+            if other.fewshot.exemplar_pool == "disjoint"
+            and (other.source_pattern(), other.source) == (task.source_pattern(), task.source)
+        )
+    return {leaf: first_window(q, n, held[leaf[0]]) for leaf, (q, n) in _quotas(plan).items()}
+
+
 def _selection_args(plan: Plan, windows: dict[tuple[str, str], Window]) -> dict[str, Any]:
-    """The plan's part of the graph: quotas, render windows and spill buckets."""
+    """The plan's part of the graph: quotas, render windows and spill buckets (sized from
+    the rows the windows will spill)."""
+    quotas = _quotas(plan)
+    spilled = sum(window_rows(windows[leaf], n) for leaf, (_, n) in quotas.items())
     return {
-        "quotas": {leaf: q for leaf, (q, _) in _quotas(plan).items()},
+        "quotas": {leaf: q for leaf, (q, _) in quotas.items()},
         "windows": windows,
-        "buckets": bucket_count(plan.total),
+        "buckets": bucket_count(spilled),
     }
 
 
@@ -282,7 +299,7 @@ def dry_run(
         warnings.append(str(e))
     counts = count_sources(mixture, limit_per_task, progress)
     plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
-    windows = {leaf: first_window(q, n) for leaf, (q, n) in _quotas(plan).items()}
+    windows = _first_windows(mixture, plan)
     pipeline = beam.Pipeline(options=setup.options)
     staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
     build_graph(

@@ -29,15 +29,3 @@ def file_sha256(path: str, chunk: int = 1 << 20) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
-
-
-def stable_hashes(prefix: tuple[object, ...], lasts: list[object]) -> list[int]:
-    """`stable_hash(*prefix, last)` for each of `lasts`, hashing the shared prefix once."""
-    base = hashlib.blake2b(_SEP.join(str(p) for p in prefix).encode("utf-8"), digest_size=8)
-    sep = _SEP.encode("utf-8")
-    out = []
-    for last in lasts:
-        h = base.copy()
-        h.update(sep + str(last).encode("utf-8"))
-        out.append(int.from_bytes(h.digest(), "big"))
-    return out

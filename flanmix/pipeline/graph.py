@@ -1,4 +1,5 @@
-"""The build graph: read → render → select quotas → assign shards → write Parquet."""
+"""The build graph: read → render each leaf's window into spill files → select quotas from
+the rendered keys → write each shard's hash range from the spill as Parquet."""
 
 from __future__ import annotations
 

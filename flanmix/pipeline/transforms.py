@@ -10,9 +10,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import apache_beam as beam
+import numpy as np
+from apache_beam.transforms.window import GlobalWindow
+from apache_beam.utils.timestamp import MIN_TIMESTAMP
+from apache_beam.utils.windowed_value import WindowedValue
 
 from flanmix.hashing import stable_hash
-from flanmix.plan.selection import RankKey, Selection, Window, leaf_selection, rank_key
+from flanmix.plan.selection import (
+    RankKey,
+    Selection,
+    Window,
+    keys_to_read,
+    leaf_selection,
+    rank_key,
+)
 from flanmix.publish.parquet import row_bytes, shard_name
 from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
 from flanmix.publish.summary import ShardCounts
@@ -66,10 +77,22 @@ class RenderWindows(beam.DoFn):
         self._layout = layout
         self._compiled: dict[str, CompiledFamily] = {}
         self._ids: dict[Leaf, int] = {}
+        self._spill = SpillBuffer()
 
     def setup(self) -> None:
         self._compiled = {name: compile_family(f) for name, f in self._families.items()}
         self._ids = self._layout.leaf_ids
+
+    def start_bundle(self) -> None:
+        # One buffer for the bundle, not per shard: fewer spill parts for the writers to open.
+        self._spill = SpillBuffer()
+
+    def finish_bundle(self) -> Iterator[Any]:
+        if len(self._spill):
+            part = self._spill.write(self._layout.spill, self._layout.buckets)
+            yield beam.pvalue.TaggedOutput(
+                "spill", WindowedValue(part, MIN_TIMESTAMP, (GlobalWindow(),))
+            )
 
     def process(
         self, shard: ReadShard, pools: dict[str, list[Example]] | None = None
@@ -81,7 +104,7 @@ class RenderWindows(beam.DoFn):
         hold = held_out(task, self._tasks, pools or {})
         counts: Counter[tuple[Leaf, str]] = Counter()
         candidates = {(task.name, ctx.leaf_type): array("Q") for ctx in contexts}
-        spill = SpillBuffer()
+        spill = self._spill
         for example in read_shard(task, shard):
             for ctx in contexts:
                 leaf = (task.name, ctx.leaf_type)
@@ -105,16 +128,12 @@ class RenderWindows(beam.DoFn):
                     where = stable_hash(self._seed, *leaf, position, copy, "shard")
                     spill.add((where, self._ids[leaf], position, copy, rank), row, size)
                 if spill.bytes >= SPILL_BYTES:
-                    yield beam.pvalue.TaggedOutput("spill", self._write(spill))
-        if len(spill):
-            yield beam.pvalue.TaggedOutput("spill", self._write(spill))
+                    part = spill.write(self._layout.spill, self._layout.buckets)
+                    yield beam.pvalue.TaggedOutput("spill", part)
         for leaf, packed in candidates.items():
             yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
             yield beam.pvalue.TaggedOutput("counts", item)
-
-    def _write(self, spill: SpillBuffer) -> SpillPart:
-        return spill.write(self._layout.spill, self._layout.buckets)
 
 
 def pool_candidates(
@@ -187,14 +206,22 @@ def choose(
 ) -> tuple[Leaf, Choice]:
     """Select a leaf's quota among its window rows that rendered (see plan.selection)."""
     leaf, packed = item
-    flat = array("Q")
-    for chunk in packed:
-        flat.frombytes(chunk)
-    rendered = sorted(zip(flat[0::3], flat[1::3], flat[2::3], strict=True))
-    keys = [(h, p) for h, p, _ in rendered]
-    sel = leaf_selection(quotas.get(leaf, 0), windows[leaf], keys, repeats)
-    size = sum(n * sel.copies((h, p)) for h, p, n in rendered) if sel else 0
-    return leaf, (sel, len(keys), size)
+    # numpy, not Python tuples: a leaf's window may hold millions of rows.
+    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, 3)
+    order = np.lexsort((rows[:, 1], rows[:, 0]))  # by (rank hash, position)
+    hashes, positions, sizes = (rows[order, i] for i in range(3))
+    quota, window = quotas.get(leaf, 0), windows[leaf]
+    needed = keys_to_read(quota, window, len(rows), repeats)
+    keys = list(zip(hashes[:needed].tolist(), positions[:needed].tolist(), strict=True))
+    sel = leaf_selection(quota, window, len(rows), keys, repeats)
+    if sel is None:
+        return leaf, (None, len(rows), 0)
+    copies = np.full(len(rows), sel.full_passes, dtype=np.int64)
+    if sel.threshold is not None:
+        th, tp = sel.threshold
+        extra = (hashes < th) | ((hashes == th) & (positions <= tp))
+        copies += extra.astype(np.int64)
+    return leaf, (sel, len(rows), int((copies * sizes.astype(np.int64)).sum()))
 
 
 def shard_count(choices: list[tuple[Leaf, Choice]], max_shard_bytes: int) -> int:

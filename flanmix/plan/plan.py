@@ -83,9 +83,9 @@ def task_leaf_counts(mixture: Mixture, task_counts: Mapping[str, int]) -> dict[L
 def make_plan(mixture: Mixture, counts: Mapping[Leaf, int]) -> Plan:
     """Rates from the mixture tree and the leaves' row counts; quotas from the epoch rule.
 
-    A build plans twice: from source rows (what `flanmix plan` shows) and again from the rows
-    that rendered, so that a leaf losing rows to drops still gets its exact share. A leaf with
-    no rows at all gets no rate and no quota.
+    A build uses this plan, made from source rows (what `flanmix plan` shows), and replaces
+    dropped rows from the leaf's next rows in hash order. A leaf with no rows at all gets no
+    rate and no quota.
     """
     leaves = mixture.leaves()
     live = [leaf for leaf in leaves if counts.get(leaf, 0) > 0]

@@ -90,33 +90,45 @@ class Window:
         return rank_hash < self.below
 
 
-def first_window(quota: int, available: int) -> Window:
-    """A window expected to hold the quota, a margin of 1/16 for drops, and four standard
-    deviations of the binomial count: too small only when many rows fail to render."""
+def first_window(quota: int, available: int, held: int = 0) -> Window:
+    """A window expected to hold the quota, the rows held out as exemplars (`held`, an upper
+    bound), a margin of 1/16 for drops, and four standard deviations of the binomial count:
+    too small only when many rows fail to render."""
     if quota <= 0 or available <= 0:
         return Window(0)
     if quota >= available:
         return Window(FULL, -(-quota // available))
-    want = quota + quota // 16 + 4 * math.isqrt(quota) + 16
+    want = quota + held + quota // 16 + 4 * math.isqrt(quota) + 16
     if want >= available:
         return Window(FULL)
     return Window(-(-FULL * want // available))
+
+
+def window_rows(window: Window, available: int) -> int:
+    """Rows a window is expected to spill, copies included."""
+    return -(-available * min(window.below, FULL) // FULL) * window.copies
 
 
 def max_copies(selection: Selection) -> int:
     return selection.full_passes + (1 if selection.threshold is not None else 0)
 
 
+def keys_to_read(quota: int, window: Window, valid: int, repeats: bool) -> int:
+    """How many of the smallest rendered keys `leaf_selection` needs."""
+    return min(quota, valid) if not window.full else keys_needed(quota, valid, repeats)
+
+
 def leaf_selection(
-    quota: int, window: Window, valid: Sequence[RankKey], repeats: bool
+    quota: int, window: Window, valid: int, smallest: Sequence[RankKey], repeats: bool
 ) -> Selection | None:
-    """The selection from the window's rows that rendered (`valid`, ascending keys), or None
-    when the window was too small to decide it (the build then widens it)."""
+    """The selection from the window's `valid` rows that rendered, given their `keys_to_read`
+    smallest keys in ascending order; None when the window was too small to decide it (the
+    build then widens it)."""
     if not window.full:
-        if len(valid) < quota:
+        if valid < quota:
             return None
-        return select(quota, len(valid), valid[:quota], repeats)
-    sel = select(quota, len(valid), valid[: keys_needed(quota, len(valid), repeats)], repeats)
+        return select(quota, valid, smallest, repeats)
+    sel = select(quota, valid, smallest, repeats)
     return sel if max_copies(sel) <= window.copies else None
 
 
@@ -126,5 +138,6 @@ def widen(window: Window, quota: int, valid: int) -> Window:
     if window.full:  # every row rendered: only more copies can help
         return Window(FULL, -(-quota // max(valid, 1)))
     valid = max(valid, 1)
-    below = max(2 * window.below, window.below * 5 * quota // (4 * valid))  # exact integers
+    target = quota + 4 * math.isqrt(quota) + 16  # the binomial slack again
+    below = max(2 * window.below, window.below * 5 * target // (4 * valid))  # exact integers
     return Window(FULL) if below >= FULL else Window(below)

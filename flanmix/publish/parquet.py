@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 # The five columns of the released Flan 2022 dumps first, then flanmix's provenance columns.
 SCHEMA = pa.schema(
@@ -47,31 +44,6 @@ def row_bytes(row: dict[str, Any]) -> int:
         else:
             size += 8
     return size
-
-
-def write_shard(path: Path | str, rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Write rows (already in their final order) and return the shard's manifest entry.
-
-    `path` is local or any fsspec URL (gs://…): the shard is made in memory and stored in one
-    write, so a remote store never holds half a shard."""
-    table = pa.Table.from_pylist(list(rows), schema=SCHEMA)
-    avg = max(1, sum(row_bytes(r) for r in rows) // max(1, len(rows)))
-    buffer = pa.BufferOutputStream()
-    pq.write_table(
-        table,
-        buffer,
-        compression="zstd",
-        row_group_size=max(1_000, ROW_GROUP_BYTES // avg),
-        write_statistics=True,
-    )
-    data = buffer.getvalue().to_pybytes()
-    store_bytes(str(path), data)
-    return {
-        "rows": len(rows),
-        "bytes": len(data),
-        "sha256": hashlib.sha256(data).hexdigest(),
-        "nbytes": table.nbytes,  # in-memory (Arrow) size: the card's `num_bytes`
-    }
 
 
 def store_bytes(path: str, data: bytes) -> None:

@@ -10,6 +10,7 @@ therefore one bucket of the whole output plus one output row group, whatever the
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import io
 import os
@@ -60,6 +61,12 @@ class SpillPart:
     path: str
     rows: int
     buckets: int
+    present: tuple[int, ...] = ()  # the buckets with rows, in order: record batch i is present[i]
+
+    def batches(self, first: int, last: int) -> dict[int, int]:
+        """Bucket -> record batch, for this part's buckets in [first, last]."""
+        lo, hi = bisect.bisect_left(self.present, first), bisect.bisect_right(self.present, last)
+        return {self.present[i]: i for i in range(lo, hi)}
 
 
 class SpillBuffer:
@@ -86,11 +93,14 @@ class SpillBuffer:
         self.bytes = 0
         path = f"{folder}/{uuid.uuid4().hex}.arrow"  # unique: a retried step never collides
         sink = pa.BufferOutputStream()
+        present = []
         with pa.ipc.new_file(sink, SPILL_SCHEMA, options=IPC_OPTIONS) as writer:
-            for start, stop in _bucket_bounds(table["shard_hash"], buckets):
-                writer.write_batch(_one_batch(table.slice(start, stop - start)))
+            for bucket, (start, stop) in enumerate(_bucket_bounds(table["shard_hash"], buckets)):
+                if stop > start:  # empty buckets are left out: many small parts stay small
+                    writer.write_batch(_one_batch(table.slice(start, stop - start)))
+                    present.append(bucket)
         _store(path, sink.getvalue().to_pybytes())
-        return SpillPart(path, table.num_rows, buckets)
+        return SpillPart(path, table.num_rows, buckets, tuple(present))
 
 
 def _sorted(table: pa.Table) -> pa.Table:
@@ -140,11 +150,14 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
         return
     buckets = parts[0].buckets
     shift = HASH_BITS - buckets.bit_length() + 1
+    first, last = lo >> shift, (hi - 1) >> shift
     with ExitStack() as stack:
-        readers = [_open(part.path, stack) for part in parts if part.rows]
-        for bucket in range((lo >> shift), ((hi - 1) >> shift) + 1):
-            pieces = [r.get_batch(bucket) for r in readers]
-            table = pa.Table.from_batches([b for b in pieces if b.num_rows], SPILL_SCHEMA)
+        # Only the parts with rows in this range are opened.
+        wanted = [(part, batches) for part in parts if (batches := part.batches(first, last))]
+        readers = [(_open(part.path, stack), batches) for part, batches in wanted]
+        for bucket in range(first, last + 1):
+            pieces = [r.get_batch(b[bucket]) for r, b in readers if bucket in b]
+            table = pa.Table.from_batches(pieces, SPILL_SCHEMA)
             if not table.num_rows:
                 continue
             hashes = table["shard_hash"]

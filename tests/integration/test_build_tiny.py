@@ -267,6 +267,8 @@ def test_a_window_short_after_drops_is_widened_and_gives_the_same_rows(
     (leaf,) = result.stats["leaves"]
     assert leaf["written"] == 100 and leaf["dropped"]["missing_field"] > 0
     check_accounting(result.stats)
+    leftovers = {p.name for p in (tmp_path / "out").iterdir()}
+    assert not leftovers & {"_spill", "_parts.pkl"}, leftovers  # scratch files are gone
     # The rows are the 100 smallest keys among the rows that render, as if every row had been.
     keys = sorted(
         (rank_key(3, "t", r["id"], "zs_opt", i), r["id"])

@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
+from apache_beam.utils.windowed_value import WindowedValue
 
 from flanmix.checks import task_template_types
 from flanmix.pipeline.transforms import (
@@ -88,18 +89,21 @@ def render(tiny_mixture: Path, tmp_path: Path, windows: dict) -> tuple[dict, lis
     shards = [s for t in sorted(m.tasks) for s in read_shards(count_task(m.tasks[t]), 10)]
     dofn = RenderWindows(m.tasks, m.families, types, m.seed, layout)
     dofn.setup()
+    dofn.start_bundle()
     counts: dict = {}
     candidates: list = []
     parts: list = []
-    for shard in shards:
-        for out in dofn.process(shard):
-            if isinstance(out, beam.pvalue.TaggedOutput):
-                if out.tag == "counts":
-                    counts[out.value[0]] = counts.get(out.value[0], 0) + out.value[1]
-                else:
-                    parts.append(out.value)
+    for out in [out for shard in shards for out in dofn.process(shard)] + list(
+        dofn.finish_bundle()
+    ):
+        if isinstance(out, beam.pvalue.TaggedOutput):
+            if out.tag == "counts":
+                counts[out.value[0]] = counts.get(out.value[0], 0) + out.value[1]
             else:
-                candidates.append(out)
+                value = out.value
+                parts.append(value.value if isinstance(value, WindowedValue) else value)
+        else:
+            candidates.append(out)
     return counts, candidates, parts
 
 

@@ -13,6 +13,7 @@ from flanmix.plan.selection import (
     leaf_selection,
     max_copies,
     widen,
+    window_rows,
 )
 
 
@@ -30,6 +31,10 @@ def test_first_window_covers_quota_and_margin_in_expectation() -> None:
     assert not window.full and window.copies == 1
     assert window.below / FULL == pytest.approx(want / 1_000_000, rel=1e-9)
     assert window.holds(window.below - 1) and not window.holds(window.below)
+    held = first_window(10_000, 1_000_000, held=64)  # exemplar hold-outs widen it
+    assert held.below / FULL == pytest.approx((want + 64) / 1_000_000, rel=1e-9)
+    assert abs(window_rows(window, 1_000_000) - want) <= 1
+    assert window_rows(Window(FULL, 3), 10) == 30
 
 
 def brute_force(keys: list[tuple[int, int]], dropped: set[int], quota: int) -> set[int]:
@@ -46,7 +51,7 @@ def test_the_rows_chosen_never_depend_on_the_window(drop_rate: float) -> None:
     while True:  # what the build does: widen and run again until the window decides
         attempts += 1
         valid = sorted(k for k in keys if window.holds(k[0]) and k[1] not in dropped)
-        sel = leaf_selection(quota, window, valid, repeats=False)
+        sel = leaf_selection(quota, window, len(valid), valid[:quota], repeats=False)
         if sel is not None:
             break
         window = widen(window, quota, len(valid))
@@ -58,22 +63,22 @@ def test_the_rows_chosen_never_depend_on_the_window(drop_rate: float) -> None:
 
 def test_a_full_window_writes_what_rendered_when_short() -> None:
     valid = [(5, 0), (9, 1)]
-    sel = leaf_selection(3, Window(FULL), valid, repeats=False)
+    sel = leaf_selection(3, Window(FULL), 2, valid, repeats=False)
     assert sel is not None and sel.written == 2  # no repeats: short, nothing more to take
 
 
 def test_repeats_need_enough_spilled_copies() -> None:
     valid = [(1, 0), (2, 1)]  # 2 rows rendered for a quota of 5: 3 copies of the first
-    assert leaf_selection(5, Window(FULL, 2), valid, repeats=True) is None
+    assert leaf_selection(5, Window(FULL, 2), 2, valid, repeats=True) is None
     wider = widen(Window(FULL, 2), 5, 2)
     assert wider == Window(FULL, 3)
-    sel = leaf_selection(5, wider, valid, repeats=True)
+    sel = leaf_selection(5, wider, 2, valid, repeats=True)
     assert sel is not None and max_copies(sel) == 3
     assert [sel.copies(k) for k in valid] == [3, 2]
 
 
 def test_widen_grows_by_the_shortfall_and_reaches_every_row() -> None:
     window = Window(FULL // 10)
-    assert widen(window, 100, 80).below == FULL // 10 * 2  # at least double
-    assert widen(Window(FULL // 100), 100, 10).below == FULL // 100 * 500 // 40
+    assert widen(window, 100, 100).below == FULL // 10 * 2  # at least double
+    assert widen(Window(FULL // 100), 100, 10).below == FULL // 100 * 5 * 156 // 40
     assert widen(Window(FULL // 2), 100, 0) == Window(FULL)

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from flanmix.publish.card import dataset_card
-from flanmix.publish.parquet import write_shard
+from flanmix.publish.parquet import SCHEMA
 from flanmix.publish.staging import COMPLETE_MARKER
 from flanmix.publish.summary import ReportError, load_build, summarize, summary_markdown
 
@@ -65,8 +68,19 @@ def make_build(folder: Path, rows: list[tuple] = ROWS) -> tuple[dict, dict]:
     shards = []
     for i, part in enumerate((rows[:3], rows[3:])):
         path = f"data/train-{i:05d}-of-00002.parquet"
-        info = write_shard(folder / path, [row(*r) for r in part])
-        shards.append({"path": path, **info})
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        table = pa.Table.from_pylist([row(*r) for r in part], schema=SCHEMA)
+        pq.write_table(table, folder / path, compression="zstd")
+        data = (folder / path).read_bytes()
+        shards.append(
+            {
+                "path": path,
+                "rows": table.num_rows,
+                "bytes": len(data),
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "nbytes": table.nbytes,
+            }
+        )
     leaves = [
         leaf("a", "c1", "zs_opt", 2, 0.3),
         leaf("a", "c1", "fs_opt+x_shot", 1, 0.1),

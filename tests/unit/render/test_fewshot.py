@@ -387,12 +387,3 @@ def test_the_pool_must_be_larger_than_the_exemplars_it_feeds() -> None:
     with pytest.raises(ValueError, match=r"pool_size 10 is too small .* use pool_size >= 26"):
         FewShotSettings(formats=["x_shot"], pool_size=10)
     assert FewShotSettings(formats=["template_mix"], pool_size=10).pool_size == 10
-
-
-def test_prefix_hashing_equals_the_plain_stable_hash() -> None:
-    from flanmix.hashing import stable_hash, stable_hashes
-
-    ids = ["e1", "x:3", 42, "ünï"]
-    assert stable_hashes((7, "t", "q", "exemplar"), ids) == [
-        stable_hash(7, "t", "q", "exemplar", i) for i in ids
-    ]
