@@ -240,7 +240,10 @@ def run_job(args: tuple[Job, str]) -> tuple[str, int]:
             position += 1
     rows = [row for _, _, row in sorted(heap, reverse=True)]
     path = Path(out, "data", f"{job.task}.parquet")
-    pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMA), path, compression="zstd")
+    # In chunks: one Arrow string column holds at most 2 GB (a 10M-row task's quota does not).
+    with pq.ParquetWriter(path, SCHEMA, compression="zstd") as writer:
+        for start in range(0, len(rows), 50_000):
+            writer.write_table(pa.Table.from_pylist(rows[start : start + 50_000], schema=SCHEMA))
     return job.task, len(rows)
 
 
