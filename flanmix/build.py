@@ -23,6 +23,7 @@ from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, wri
 from flanmix.publish.parquet import store_bytes
 from flanmix.publish.spill import bucket_count
 from flanmix.publish.summary import ShardCounts, summarize, summary_markdown
+from flanmix.render.fewshot import disjoint_pool_tasks
 from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
 from flanmix.sources.snapshot import (
     cache_location,
@@ -95,14 +96,13 @@ def build(
         if any(t.snapshot for t in mixture.tasks.values()):
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
-        plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
-        windows = _first_windows(mixture, plan)
+        plan, windows = _plan_and_windows(mixture, counts)
+        args = _graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes)
         for attempt in itertools.count(1):
             progress(
                 f"running the Beam pipeline ({runner}, {workers} worker(s)): "
                 f"{plan.total:,} rows" + (f", attempt {attempt}" if attempt > 1 else "")
             )
-            args = _graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes)
             parts = run_graph(setup.runner, setup.options, **args, **_selection_args(plan, windows))
             choices = dict(value for kind, value in parts if kind == "choice")
             short = {leaf: valid for leaf, (sel, valid, _) in choices.items() if sel is None}
@@ -167,18 +167,18 @@ def _quotas(plan: Plan) -> dict[tuple[str, str], tuple[int, int]]:
     return {(lp.task, lp.template_type): (lp.quota, lp.available) for lp in plan.leaves}
 
 
-def _first_windows(mixture: Mixture, plan: Plan) -> dict[tuple[str, str], Window]:
-    """Each leaf's first render window, with room for the rows its task may hold out as
-    exemplars (the pools of disjoint-pool tasks reading the same source)."""
-    held: dict[str, int] = {}
-    for task in mixture.tasks.values():
-        held[task.name] = sum(
-            other.fewshot.pool_size
-            for other in mixture.tasks.values()
-            if other.fewshot.exemplar_pool == "disjoint"
-            and (other.source_pattern(), other.source) == (task.source_pattern(), task.source)
-        )
-    return {leaf: first_window(q, n, held[leaf[0]]) for leaf, (q, n) in _quotas(plan).items()}
+def _plan_and_windows(
+    mixture: Mixture, counts: dict[str, TaskCount]
+) -> tuple[Plan, dict[tuple[str, str], Window]]:
+    """The plan from source rows, and each leaf's first render window, with room for the rows
+    its task may hold out as exemplars."""
+    plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
+    held = {
+        name: sum(o.fewshot.pool_size for o in disjoint_pool_tasks(task, mixture.tasks))
+        for name, task in mixture.tasks.items()
+    }
+    windows = {leaf: first_window(q, n, held[leaf[0]]) for leaf, (q, n) in _quotas(plan).items()}
+    return plan, windows
 
 
 def _selection_args(plan: Plan, windows: dict[tuple[str, str], Window]) -> dict[str, Any]:
@@ -298,8 +298,7 @@ def dry_run(
     except FlanmixError as e:
         warnings.append(str(e))
     counts = count_sources(mixture, limit_per_task, progress)
-    plan = make_plan(mixture, task_leaf_counts(mixture, {n: c.rows for n, c in counts.items()}))
-    windows = _first_windows(mixture, plan)
+    plan, windows = _plan_and_windows(mixture, counts)
     pipeline = beam.Pipeline(options=setup.options)
     staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
     build_graph(

@@ -89,10 +89,13 @@ class RenderWindows(beam.DoFn):
 
     def finish_bundle(self) -> Iterator[Any]:
         if len(self._spill):
-            part = self._spill.write(self._layout.spill, self._layout.buckets)
+            part = self._write_part()
             yield beam.pvalue.TaggedOutput(
                 "spill", WindowedValue(part, MIN_TIMESTAMP, (GlobalWindow(),))
             )
+
+    def _write_part(self) -> SpillPart:
+        return self._spill.write(self._layout.spill, self._layout.buckets)
 
     def process(
         self, shard: ReadShard, pools: dict[str, list[Example]] | None = None
@@ -104,7 +107,6 @@ class RenderWindows(beam.DoFn):
         hold = held_out(task, self._tasks, pools or {})
         counts: Counter[tuple[Leaf, str]] = Counter()
         candidates = {(task.name, ctx.leaf_type): array("Q") for ctx in contexts}
-        spill = self._spill
         for example in read_shard(task, shard):
             for ctx in contexts:
                 leaf = (task.name, ctx.leaf_type)
@@ -126,10 +128,9 @@ class RenderWindows(beam.DoFn):
                 candidates[leaf].extend((rank, position, size))
                 for copy in range(window.copies):
                     where = stable_hash(self._seed, *leaf, position, copy, "shard")
-                    spill.add((where, self._ids[leaf], position, copy, rank), row, size)
-                if spill.bytes >= SPILL_BYTES:
-                    part = spill.write(self._layout.spill, self._layout.buckets)
-                    yield beam.pvalue.TaggedOutput("spill", part)
+                    self._spill.add((where, self._ids[leaf], position, copy, rank), row, size)
+                if self._spill.bytes >= SPILL_BYTES:
+                    yield beam.pvalue.TaggedOutput("spill", self._write_part())
         for leaf, packed in candidates.items():
             yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
@@ -210,7 +211,7 @@ def choose(
     rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, 3)
     order = np.lexsort((rows[:, 1], rows[:, 0]))  # by (rank hash, position)
     hashes, positions, sizes = (rows[order, i] for i in range(3))
-    quota, window = quotas.get(leaf, 0), windows[leaf]
+    quota, window = quotas[leaf], windows[leaf]
     needed = keys_to_read(quota, window, len(rows), repeats)
     keys = list(zip(hashes[:needed].tolist(), positions[:needed].tolist(), strict=True))
     sel = leaf_selection(quota, window, len(rows), keys, repeats)

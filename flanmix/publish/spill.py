@@ -26,7 +26,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA
+from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA, store_bytes
 
 HASH_BITS = 64
 FULL_RANGE = 1 << HASH_BITS  # the end of the last shard's range
@@ -99,7 +99,7 @@ class SpillBuffer:
                 if stop > start:  # empty buckets are left out: many small parts stay small
                     writer.write_batch(_one_batch(table.slice(start, stop - start)))
                     present.append(bucket)
-        _store(path, sink.getvalue().to_pybytes())
+        store_bytes(path, sink.getvalue().to_pybytes())
         return SpillPart(path, table.num_rows, buckets, tuple(present))
 
 
@@ -124,12 +124,6 @@ def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
     batches = table.combine_chunks().to_batches()
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=SPILL_SCHEMA)
-
-
-def _store(path: str, data: bytes) -> None:
-    from flanmix.publish.parquet import store_bytes
-
-    store_bytes(path, data)
 
 
 def _open(path: str, stack: ExitStack) -> pa.ipc.RecordBatchFileReader:

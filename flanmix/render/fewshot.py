@@ -64,17 +64,24 @@ def smallest_pool(seed: int, examples: Iterable[Example], size: int) -> list[Exa
     return [e for _, e in keyed_pool(seed, examples, size)]
 
 
-def held_out(task: Task, tasks: dict[str, Task], pools: dict[str, list[Example]]) -> set[int]:
-    """Source positions that may not be targets of `task`: the pools of every disjoint-pool
-    task reading the same source (an inverted task shares its base task's source, so the
-    base task's exemplars must not come back as its targets)."""
+def disjoint_pool_tasks(task: Task, tasks: dict[str, Task]) -> list[Task]:
+    """The disjoint-pool tasks reading `task`'s source, itself included if it is one (an
+    inverted task shares its base task's source)."""
     source = (task.source_pattern(), task.source)
-    return {
-        e.position
+    return [
+        other
         for other in tasks.values()
         if other.fewshot.exemplar_pool == "disjoint"
         and (other.source_pattern(), other.source) == source
-        for e in pools.get(other.name, [])
+    ]
+
+
+def held_out(task: Task, tasks: dict[str, Task], pools: dict[str, list[Example]]) -> set[int]:
+    """Source positions that may not be targets of `task`: the pools of every disjoint-pool
+    task reading the same source, so the base task's exemplars never come back as targets
+    of its inverted twin."""
+    return {
+        e.position for other in disjoint_pool_tasks(task, tasks) for e in pools.get(other.name, [])
     }
 
 
