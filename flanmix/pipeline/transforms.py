@@ -20,6 +20,7 @@ from flanmix.plan.selection import (
     RankKey,
     Selection,
     Window,
+    copies_of,
     keys_to_read,
     leaf_selection,
     rank_key,
@@ -217,11 +218,7 @@ def choose(
     sel = leaf_selection(quota, window, len(rows), keys, repeats)
     if sel is None:
         return leaf, (None, len(rows), 0)
-    copies = np.full(len(rows), sel.full_passes, dtype=np.int64)
-    if sel.threshold is not None:
-        th, tp = sel.threshold
-        extra = (hashes < th) | ((hashes == th) & (positions <= tp))
-        copies += extra.astype(np.int64)
+    copies = copies_of([sel], np.zeros(len(rows), np.int64), hashes, positions.astype(np.int64))
     return leaf, (sel, len(rows), int((copies * sizes.astype(np.int64)).sum()))
 
 
@@ -245,18 +242,11 @@ def write_shard(
     """Write output shard `index`: the selected spill rows of its hash range, in hash order."""
     selections = [choices[leaf][0] if leaf in choices else None for leaf in leaves]
 
-    def keep(table: Any) -> list[bool]:
-        columns = zip(
-            table["leaf_id"].to_pylist(),
-            table["rank_hash"].to_pylist(),
-            table["position"].to_pylist(),
-            table["copy"].to_pylist(),
-            strict=True,
+    def keep(table: Any) -> np.ndarray:
+        ids, hashes, positions, copy = (
+            np.asarray(table[c].to_numpy()) for c in ("leaf_id", "rank_hash", "position", "copy")
         )
-        return [
-            (sel := selections[i]) is not None and copy < sel.copies((h, p))
-            for i, h, p, copy in columns
-        ]
+        return copy < copies_of(selections, ids, hashes.astype(np.uint64), positions)
 
     name = shard_name(index, num_shards)
     lo, hi = shard_range(index, num_shards)

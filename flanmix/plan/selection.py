@@ -17,6 +17,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from flanmix.hashing import stable_hash
 
 RankKey = tuple[int, int]  # (hash, position): position breaks hash ties (and duplicate ids)
@@ -47,6 +49,31 @@ class Selection:
     @property
     def written(self) -> int:
         return self.full_passes * self.valid + self.remainder
+
+
+def copies_of(
+    selections: Sequence[Selection | None],
+    leaf_ids: np.ndarray,
+    hashes: np.ndarray,
+    positions: np.ndarray,
+) -> np.ndarray:
+    """`selections[leaf_id].copies((hash, position))` for many rows at once (0 for a leaf
+    without a selection): the shard writers filter whole spill buckets with it."""
+    n = len(selections)
+    full = np.zeros(n, np.int64)
+    has_threshold = np.zeros(n, bool)
+    th_hash = np.zeros(n, np.uint64)
+    th_pos = np.zeros(n, np.int64)
+    for i, sel in enumerate(selections):
+        if sel is None:
+            continue
+        full[i] = sel.full_passes
+        if sel.threshold is not None:
+            has_threshold[i] = True
+            th_hash[i], th_pos[i] = sel.threshold
+    th_h, th_p = th_hash[leaf_ids], th_pos[leaf_ids]
+    below = (hashes < th_h) | ((hashes == th_h) & (positions <= th_p))
+    return full[leaf_ids] + (has_threshold[leaf_ids] & below)
 
 
 def keys_needed(quota: int, valid: int, repeats: bool) -> int:

@@ -135,7 +135,7 @@ def _open(path: str, stack: ExitStack) -> pa.ipc.RecordBatchFileReader:
     return pa.ipc.open_file(stack.enter_context(pa.OSFile(path, "rb")))
 
 
-Keep = Callable[[pa.Table], Sequence[bool]]
+Keep = Callable[[pa.Table], Any]  # a table's rows -> which to keep (a sequence of bools)
 
 
 def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Iterator[pa.Table]:

@@ -9,6 +9,7 @@ RNG seeded with a stable hash of (seed, task, query), and are dropped from the e
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import re
@@ -19,7 +20,7 @@ from typing import Any
 from jinja2 import Template, UndefinedError
 
 from flanmix.hashing import seeded_rng, stable_hash
-from flanmix.render.environment import RNG_VAR
+from flanmix.render.environment import RNG_VAR, render, template_globals
 from flanmix.render.render import (
     MISSING_FIELD,
     NO_EXEMPLARS,
@@ -92,7 +93,7 @@ def exemplar_candidates(
     The shuffle starts from source order, so the pool's own order does not matter. Lazy, a
     Fisher-Yates step per candidate: a prompt usually needs only its first few."""
     rng = seeded_rng(leaf.seed, leaf.task, query.example_id, "exemplar")
-    order = sorted(range(len(pool)), key=lambda i: pool[i].position)
+    order = list(_source_order(pool))
     for i in range(len(order)):
         j = rng.randrange(i, len(order))
         order[i], order[j] = order[j], order[i]
@@ -101,9 +102,29 @@ def exemplar_candidates(
             yield e
 
 
+_ORDERS: dict[int, tuple[list[Example], tuple[int, ...]]] = {}
+
+
+def _source_order(pool: list[Example]) -> tuple[int, ...]:
+    """Indices of `pool` in source order. Every query of a task shares one pool list, so the
+    order is computed once per pool (keyed by identity; the pool is kept alive with it)."""
+    cached = _ORDERS.get(id(pool))
+    if cached is None or cached[0] is not pool or len(cached[1]) != len(pool):
+        if len(_ORDERS) > 256:  # pools are per task: a handful per worker
+            _ORDERS.clear()
+        cached = (pool, tuple(sorted(range(len(pool)), key=lambda i: pool[i].position)))
+        _ORDERS[id(pool)] = cached
+    return cached[1]
+
+
 def example_separator(pattern: FewShotPattern, leaf: LeafContext) -> str:
     """One separator per task (Flan draws one of "\\n", "\\n\\n", "\\n\\n\\n"), seeded."""
-    return seeded_rng(leaf.seed, leaf.task, "example_separator").choice(pattern.example_separator)
+    return _separator(leaf.seed, leaf.task, tuple(pattern.example_separator))
+
+
+@functools.lru_cache(maxsize=1024)  # asked once per row, the same for the whole task
+def _separator(seed: int, task: str, choices: tuple[str, ...]) -> str:
+    return seeded_rng(seed, task, "example_separator").choice(choices)
 
 
 def compose(
@@ -247,11 +268,12 @@ def render_header(
     if header is None:
         return ""
     variables = {
+        **template_globals(),
         **compat_fields(family.compat, example.fields),
         RNG_VAR: seeded_rng(leaf.seed, leaf.task, example.example_id, "header"),
     }
     try:
-        return header.render(variables)
+        return render(header, variables)
     except UndefinedError:
         if strict:
             raise

@@ -25,6 +25,8 @@ def fill_options(
     text: str, options: list[str], show: bool, style: OptionsStyle = FIXED_STYLE
 ) -> str:
     """Replace the options mark with the block (show) or remove it with its separator."""
+    if OPTIONS_MARK not in text:  # the template has no options placeholder
+        return text
     if show and options:
         return text.replace(OPTIONS_MARK, options_block(options, style))
     text = _AT_START.sub("", text)

@@ -10,7 +10,7 @@ from typing import Any
 from jinja2 import UndefinedError
 
 from flanmix.hashing import seeded_rng
-from flanmix.render.environment import RNG_VAR, LazyRng
+from flanmix.render.environment import RNG_VAR, LazyRng, render, template_globals
 from flanmix.render.formats import OPTIONS_MARK, fill_options, shows_options
 from flanmix.render.options import FIXED_STYLE, draw_style
 from flanmix.render.templates import CompiledFamily, CompiledTemplate
@@ -144,7 +144,7 @@ def _choices(t: CompiledTemplate, variables: dict[str, Any]) -> list[str]:
         if isinstance(value, str) or not hasattr(value, "__iter__"):
             raise TypeError(f"answer_choices gave {type(value).__name__}, expected a list")
         return [str(v) for v in value]
-    return [c.render(variables) for c in t.choices]
+    return [c if isinstance(c, str) else render(c, variables) for c in t.choices]
 
 
 def render_with(
@@ -156,7 +156,11 @@ def render_with(
 ) -> Rendered:
     """Render `example` through template `t` for the leaf's type; raises RenderDrop."""
     rng = LazyRng((leaf.seed, leaf.task, example.example_id, leaf.template_type, "render"))
-    variables: dict[str, Any] = {**compat_fields(family.compat, example.fields), RNG_VAR: rng}
+    variables: dict[str, Any] = {
+        **template_globals(),
+        **compat_fields(family.compat, example.fields),
+        RNG_VAR: rng,
+    }
     show = shows_options(leaf.template_type)
     try:
         options = _choices(t, variables)
@@ -164,8 +168,8 @@ def render_with(
         style = FIXED_STYLE
         if show and options and leaf.options.style == "random":
             style = draw_style(seeded_rng(leaf.seed, leaf.task, example.example_id, "options"))
-        inputs = fill_options(t.input.render(variables), options, show, style)
-        targets = t.target.render(variables)
+        inputs = fill_options(render(t.input, variables), options, show, style)
+        targets = render(t.target, variables)
     except UndefinedError:
         if strict:
             raise

@@ -23,7 +23,7 @@ class CompiledTemplate:
     spec: TemplateSpec
     input: Template
     target: Template
-    choices: Any  # callable expression, list of Templates, or None
+    choices: Any  # callable expression, list of Templates and constant strings, or None
     fields: frozenset[str]  # example fields the template reads
     input_fields: frozenset[str]  # ... in its input alone
     fewshot_header: Template | None = None  # rendered with the query's fields, before exemplars
@@ -86,6 +86,18 @@ def _compile(
     return ast, compiled
 
 
+def _constant(ast: nodes.Template) -> str | None:
+    """The text of a template that is plain text (no expressions or statements), else None."""
+    if all(
+        isinstance(node, nodes.Output)
+        and all(isinstance(n, nodes.TemplateData) for n in node.nodes)
+        for node in ast.body
+    ):
+        text = "".join(n.data for node in ast.body for n in node.nodes)  # type: ignore[attr-defined]
+        return text or None
+    return None
+
+
 def compile_family(family: Family) -> CompiledFamily:
     family_header_ast, family_header = None, None
     if family.spec.fewshot.header:
@@ -108,7 +120,8 @@ def compile_family(family: Family) -> CompiledFamily:
                 for j, c in enumerate(t.answer_choices)
             ]
             asts.extend(a for a, _ in parts)
-            choices = [c for _, c in parts]
+            # A choice without Jinja syntax is its own text: no render per example.
+            choices = [_constant(a) or c for a, c in parts]
         header = None
         if t.fewshot and t.fewshot.header:
             header_key = ("templates", i, "fewshot", "header")
