@@ -108,14 +108,28 @@ class RenderWindows(beam.DoFn):
         hold = held_out(task, self._tasks, pools or {})
         counts: Counter[tuple[Leaf, str]] = Counter()
         candidates = {(task.name, ctx.leaf_type): array("Q") for ctx in contexts}
-        for example in read_shard(task, shard):
-            for ctx in contexts:
+        windows = [self._layout.windows[(task.name, ctx.leaf_type)] for ctx in contexts]
+        ranks: dict[int, list[RankKey]] = {}  # of the rows read but not yet rendered
+        read = 0
+
+        def wanted(example_id: str, position: int) -> bool:
+            """Rank keys come from the id alone, so rows outside every window are skipped
+            before their fields are decoded."""
+            nonlocal read
+            read += 1
+            keys = [
+                rank_key(self._seed, task.name, example_id, ctx.leaf_type, position)
+                for ctx in contexts
+            ]
+            if not any(w.holds(rank) for w, (rank, _) in zip(windows, keys, strict=True)):
+                return False
+            ranks[position] = keys
+            return True
+
+        for example in read_shard(task, shard, wanted):
+            keys = ranks.pop(example.position)
+            for ctx, window, (rank, position) in zip(contexts, windows, keys, strict=True):
                 leaf = (task.name, ctx.leaf_type)
-                counts[(leaf, READ)] += 1
-                window = self._layout.windows[leaf]
-                rank, position = rank_key(
-                    self._seed, task.name, example.example_id, ctx.leaf_type, example.position
-                )
                 if not window.holds(rank):
                     continue
                 if position in hold:
@@ -132,6 +146,8 @@ class RenderWindows(beam.DoFn):
                     self._spill.add((where, self._ids[leaf], position, copy, rank), row, size)
                 if self._spill.bytes >= SPILL_BYTES:
                     yield beam.pvalue.TaggedOutput("spill", self._write_part())
+        for leaf in candidates:
+            counts[(leaf, READ)] += read
         for leaf, packed in candidates.items():
             yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
@@ -143,7 +159,24 @@ def pool_candidates(
 ) -> Iterator[tuple[str, tuple[str, tuple[RankKey, Example]]]]:
     """A shard's contribution to its task's exemplar pool: its `pool_size` smallest keys."""
     task = tasks[shard.task]
-    for item in keyed_pool(seed, read_shard(task, shard), task.fewshot.pool_size):
+    size = task.fewshot.pool_size
+    # Pool keys come from ids alone: a first pass over the ids finds the shard's smallest,
+    # a second decodes only those rows.
+    heap: list[tuple[int, int]] = []
+
+    def offer(example_id: str, position: int) -> bool:
+        key = (-stable_hash(seed, task.name, example_id, "pool"), -position)
+        if len(heap) < size:
+            heapq.heappush(heap, key)
+        elif key > heap[0]:
+            heapq.heapreplace(heap, key)
+        return False
+
+    for _ in read_shard(task, shard, offer):
+        pass
+    smallest = {-p for _, p in heap}
+    examples = read_shard(task, shard, lambda _, position: position in smallest)
+    for item in keyed_pool(seed, examples, size):
         yield task.name, (task.name, item)  # CombineFns see values only: carry the task
 
 

@@ -37,8 +37,8 @@ def row_bytes(row: dict[str, Any]) -> int:
     """Approximate in-file size of a row before compression, for sizing shards."""
     size = 16
     for value in row.values():
-        if isinstance(value, str):
-            size += len(value.encode("utf-8")) + 4
+        if isinstance(value, str):  # an ASCII string's length is its size, without encoding
+            size += (len(value) if value.isascii() else len(value.encode("utf-8"))) + 4
         elif isinstance(value, list):
             size += sum(len(str(v).encode("utf-8")) + 4 for v in value) + 4
         else:

@@ -12,11 +12,13 @@ import glob
 import hashlib
 import itertools
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flanmix.errors import SourceError
@@ -135,7 +137,7 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
     offset = 0
     for path in paths:
         wanted = None if limit is None else limit - offset
-        rows = sum(1 for _ in itertools.islice(_iter_file(task, path), wanted))
+        rows = _count_rows(task, path, wanted)
         label = "" if len(paths) == 1 else f"{_relative_to_glob(path, task.source_pattern())}:"
         files.append(SourceFile(path, label, rows, checksum(path), offset))
         offset += rows
@@ -148,6 +150,16 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
             "give it data or remove the task from the mixture"
         )
     return count
+
+
+def _count_rows(task: Task, path: str, limit: int | None) -> int:
+    """Rows of one file (at most `limit`); Parquet's come from its footer."""
+    if task.source.kind == "parquet":
+        pfile = _parquet(path, task)
+        _check_parquet_id(task, path, pfile)
+        rows = pfile.metadata.num_rows
+        return rows if limit is None else min(rows, limit)
+    return sum(1 for _ in itertools.islice(_iter_file(task, path), limit))
 
 
 def _relative_to_glob(path: str, pattern: str) -> str:
@@ -165,16 +177,59 @@ def read_shards(count: TaskCount, rows_per_shard: int = 20_000) -> list[ReadShar
     ]
 
 
-def read_shard(task: Task, shard: ReadShard) -> Iterator[Example]:
+Wanted = Callable[[str, int], bool]  # (example_id, position) -> read this row's fields?
+
+
+def read_shard(task: Task, shard: ReadShard, wanted: Wanted | None = None) -> Iterator[Example]:
+    """The shard's examples; with `wanted`, only those it accepts. `wanted` sees every row's id
+    and position first, in order; from Parquet the other fields of unwanted rows are never
+    decoded (a build renders only the rows inside its windows)."""
+    if wanted is not None and task.source.kind == "parquet":
+        yield from _read_parquet_shard(task, shard, wanted)
+        return
     records = _iter_file(task, shard.path, skip=shard.start)
     for row, fields in enumerate(records, start=shard.start):
         if row >= shard.stop:
             break
-        if task.source.id_field:
-            example_id = str(fields[task.source.id_field])
-        else:
-            example_id = f"{shard.label}{row}"
-        yield Example(task.name, example_id, shard.offset + row, fields)
+        value = fields[task.source.id_field] if task.source.id_field else None
+        example_id = _example_id(task, shard, row, value)
+        if wanted is None or wanted(example_id, shard.offset + row):
+            yield Example(task.name, example_id, shard.offset + row, fields)
+
+
+def _example_id(task: Task, shard: ReadShard, row: int, value: Any) -> str:
+    return str(value) if task.source.id_field else f"{shard.label}{row}"
+
+
+def _read_parquet_shard(task: Task, shard: ReadShard, wanted: Wanted) -> Iterator[Example]:
+    id_field = task.source.id_field
+    with _reading(task, shard.path):
+        yield from _wanted_rows(task, shard, wanted, id_field)
+
+
+def _wanted_rows(
+    task: Task, shard: ReadShard, wanted: Wanted, id_field: str | None
+) -> Iterator[Example]:
+    for row, batch in _parquet_batches(task, shard.path, shard.start):
+        batch = batch.slice(0, max(0, shard.stop - row))
+        if not batch.num_rows:
+            break
+        values = batch.column(id_field).to_pylist() if id_field else [None] * batch.num_rows
+        ids = [_example_id(task, shard, row + i, v) for i, v in enumerate(values)]
+        keep = [wanted(i, shard.offset + row + n) for n, i in enumerate(ids)]
+        if not any(keep):
+            continue
+        picked = batch.filter(pa.array(keep, pa.bool_()))
+        rows = [row + n for n, k in enumerate(keep) if k]
+        for r, fields in zip(rows, _records(picked), strict=True):
+            yield Example(task.name, ids[r - row], shard.offset + r, fields)
+
+
+def _records(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
+    """A batch's rows as dicts (column by column: faster than RecordBatch.to_pylist)."""
+    names = batch.schema.names
+    for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
+        yield dict(zip(names, values, strict=True))
 
 
 def source_fields(task: Task) -> list[str]:
@@ -213,37 +268,54 @@ def _iter_file(
     task: Task, path: str, skip: int = 0, fmt: str | None = None
 ) -> Iterator[dict[str, Any]]:
     """The file's records from row `skip` on (rows before it are not decoded where avoidable)."""
-    src = task.source
-    fmt = fmt or src.kind
-    try:
+    fmt = fmt or task.source.kind
+    with _reading(task, path):
         if fmt == "jsonl":
             yield from _iter_jsonl(task, path, skip)
         elif fmt == "parquet":
-            pfile = _parquet(path, task)
-            names = pfile.schema_arrow.names
-            if src.id_field and src.id_field not in names:
-                raise SourceError(
-                    f"{path}: no id field '{src.id_field}' for {_where(task)}; fix the data or "
-                    f"change `id_field` (columns: {', '.join(names)})"
-                )
-            # Start at the row group holding row `skip`: earlier ones are never decoded, so
-            # reading a big file in many read shards stays linear.
-            first, seen = 0, 0
-            meta = pfile.metadata
-            while first < meta.num_row_groups and seen + meta.row_group(first).num_rows <= skip:
-                seen += meta.row_group(first).num_rows
-                first += 1
-            groups = list(range(first, meta.num_row_groups))
-            for batch in pfile.iter_batches(batch_size=4096, row_groups=groups) if groups else []:
-                if seen + batch.num_rows > skip:
-                    yield from batch.slice(max(0, skip - seen)).to_pylist()
-                seen += batch.num_rows
+            for _, batch in _parquet_batches(task, path, skip):
+                yield from _records(batch)
         else:
             yield from itertools.islice(_iter_delimited(task, path, fmt), skip, None)
+
+
+@contextmanager
+def _reading(task: Task, path: str) -> Iterator[None]:
+    """Read errors as SourceErrors that name the file and the task."""
+    try:
+        yield
     except OSError as e:
         raise SourceError(f"cannot read {path} for {_where(task)}: {e.strerror}") from None
     except UnicodeDecodeError as e:
         raise SourceError(f"{path} is not UTF-8 text ({e.reason}) for {_where(task)}") from None
+
+
+def _parquet_batches(task: Task, path: str, skip: int = 0) -> Iterator[tuple[int, pa.RecordBatch]]:
+    """(row of its first record, batch) from row `skip` of a Parquet file on. Reading starts
+    at the row group holding row `skip`: earlier ones are never decoded, so reading a big file
+    in many read shards stays linear."""
+    pfile = _parquet(path, task)
+    _check_parquet_id(task, path, pfile)
+    first, seen = 0, 0
+    meta = pfile.metadata
+    while first < meta.num_row_groups and seen + meta.row_group(first).num_rows <= skip:
+        seen += meta.row_group(first).num_rows
+        first += 1
+    groups = list(range(first, meta.num_row_groups))
+    for batch in pfile.iter_batches(batch_size=4096, row_groups=groups) if groups else []:
+        if seen + batch.num_rows > skip:
+            start = max(0, skip - seen)
+            yield seen + start, batch.slice(start)
+        seen += batch.num_rows
+
+
+def _check_parquet_id(task: Task, path: str, pfile: pq.ParquetFile) -> None:
+    names = pfile.schema_arrow.names
+    if task.source.id_field and task.source.id_field not in names:
+        raise SourceError(
+            f"{path}: no id field '{task.source.id_field}' for {_where(task)}; fix the data or "
+            f"change `id_field` (columns: {', '.join(names)})"
+        )
 
 
 def _check_id(task: Task, record: dict[str, Any], path: str, line: int) -> None:
