@@ -5,7 +5,9 @@ from __future__ import annotations
 import heapq
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -264,6 +266,24 @@ def shard_count(choices: list[tuple[Leaf, Choice]], max_shard_bytes: int) -> int
     return max(1, -(-total // max_shard_bytes))
 
 
+@contextmanager
+def _beside(work: Callable[[Any], None]) -> Iterator[Callable[[Any], None]]:
+    """`work` on each item in a second thread, one item at a time (so at most two items are
+    held). Arrow's kernels release the GIL: the card's word counts run while the writer
+    compresses, on a core a finished worker left idle."""
+    with ThreadPoolExecutor(1) as pool:
+        pending: list[Future[None]] = []
+
+        def submit(item: Any) -> None:
+            if pending:
+                pending.pop().result()
+            pending.append(pool.submit(work, item))
+
+        yield submit
+        if pending:
+            pending.pop().result()
+
+
 def write_shard(
     index: int,
     staging: str,
@@ -284,7 +304,8 @@ def write_shard(
     name = shard_name(index, num_shards)
     lo, hi = shard_range(index, num_shards)
     counts = ShardCounts()  # the dataset card's row and length counts, made while writing
-    info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, counts.add_table)
+    with _beside(counts.add_table) as observe:
+        info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, observe)
     per_leaf = info.pop("leaves")
     written = {"/".join(leaves[i]): n for i, n in per_leaf.items()}
     return {

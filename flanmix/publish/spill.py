@@ -40,7 +40,8 @@ KEYS = [
 ]
 ORDER = [(name, "ascending") for name, _ in KEYS[:4]]
 SPILL_SCHEMA = pa.schema(KEYS + list(SCHEMA))
-IPC_OPTIONS = pa.ipc.IpcWriteOptions(compression="lz4")
+IPC_LOCAL = pa.ipc.IpcWriteOptions()
+IPC_REMOTE = pa.ipc.IpcWriteOptions(compression="lz4")  # fewer bytes through the network
 
 
 def bucket_count(planned_rows: int) -> int:
@@ -94,7 +95,9 @@ class SpillBuffer:
         path = f"{folder}/{uuid.uuid4().hex}.arrow"  # unique: a retried step never collides
         sink = pa.BufferOutputStream()
         present = []
-        with pa.ipc.new_file(sink, SPILL_SCHEMA, options=IPC_OPTIONS) as writer:
+        # Local parts stay uncompressed: LZ4 would cost more CPU than the disk saves time.
+        options = IPC_REMOTE if "://" in path else IPC_LOCAL
+        with pa.ipc.new_file(sink, SPILL_SCHEMA, options=options) as writer:
             for bucket, (start, stop) in enumerate(_bucket_bounds(table["shard_hash"], buckets)):
                 if stop > start:  # empty buckets are left out: many small parts stay small
                     writer.write_batch(_one_batch(table.slice(start, stop - start)))
@@ -122,7 +125,9 @@ def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int
 
 
 def _one_batch(table: pa.Table) -> pa.RecordBatch:
-    batches = table.combine_chunks().to_batches()
+    batches = table.to_batches()  # a slice of one sorted chunk is one batch: no copy
+    if len(batches) != 1:
+        batches = table.combine_chunks().to_batches()
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=SPILL_SCHEMA)
 
 
