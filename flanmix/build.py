@@ -31,7 +31,7 @@ from flanmix.sources.snapshot import (
     snapshot_tasks,
     with_snapshots,
 )
-from flanmix.spec.load import Mixture
+from flanmix.spec.load import Mixture, parse_leaf_type
 from flanmix.spec.models import TotalEpoch
 
 DEFAULT_SHARD_BYTES = 500_000_000  # the Hub's recommended Parquet shard size
@@ -66,7 +66,7 @@ def build(
     overwrite: bool = False,
     options: dict[str, str] | None = None,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    read_shard_rows: int = 20_000,
+    read_shard_rows: int = 10_000,
     command: str = "",
     progress: Callable[[str], None] = lambda _: None,
     cache: Path | str | None = None,
@@ -97,7 +97,16 @@ def build(
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
         plan, windows = _plan_and_windows(mixture, counts)
-        args = _graph_args(mixture, counts, read_shard_rows, str(staging), max_shard_bytes)
+        args = _graph_args(
+            mixture,
+            counts,
+            plan,
+            windows,
+            read_shard_rows,
+            str(staging),
+            max_shard_bytes,
+            workers,
+        )
         for attempt in itertools.count(1):
             progress(
                 f"running the Beam pipeline ({runner}, {workers} worker(s)): "
@@ -143,16 +152,48 @@ def build(
         raise
 
 
+FEWSHOT_COST = 2.5  # a few-shot row renders in about 2.5 times a zero-shot row's time
+
+
+def deal(costs: list[float], workers: int) -> list[int]:
+    """An order of the items that a round-robin deal to `workers` splits evenly: largest
+    first, each round dealt in the opposite direction of the one before (a snake draft)."""
+    order = sorted(range(len(costs)), key=lambda i: (-costs[i], i))
+    n = max(1, workers)
+    rounds = [order[i : i + n] for i in range(0, len(order), n)]
+    return [i for r, items in enumerate(rounds) for i in (items if r % 2 == 0 else items[::-1])]
+
+
 def _graph_args(
     mixture: Mixture,
     counts: dict[str, TaskCount],
+    plan: Plan,
+    windows: dict[tuple[str, str], Window],
     read_shard_rows: int,
     staging: str,
     max_shard_bytes: int,
+    workers: int = 1,
 ) -> dict[str, Any]:
-    """What the Beam graph is built from: read shards, the mixture, where shards go."""
+    """What the Beam graph is built from: read shards, the mixture, where shards go.
+
+    Read shards are sized by the rows they will render, not the rows they hold: a big task
+    whose windows keep a tenth of its rows gets shards ten times longer, so that shards cost
+    about the same and workers finish together."""
+    rendered: dict[str, float] = {}  # per task: rows rendered per row read, weighted by cost
+    for leaf, (_, available) in _quotas(plan).items():
+        weight = FEWSHOT_COST if parse_leaf_type(leaf[1])[1] else 1.0
+        share = window_rows(windows[leaf], available) / max(1, available)
+        rendered[leaf[0]] = rendered.get(leaf[0], 0.0) + weight * share
+    shards, costs = [], []
+    for name in sorted(counts):
+        share = rendered.get(name, 0.0)
+        rows = read_shard_rows if share <= 0 else int(read_shard_rows / share)
+        rows = min(max(rows, read_shard_rows // 8, 1), read_shard_rows * 8)
+        for shard in read_shards(counts[name], rows):
+            shards.append(shard)
+            costs.append((shard.stop - shard.start) * share)
     return {
-        "shards": [s for n in sorted(counts) for s in read_shards(counts[n], read_shard_rows)],
+        "shards": [shards[i] for i in deal(costs, workers)],
         "mixture": mixture,
         "types": task_template_types(mixture),
         "repeats": isinstance(mixture.epoch, TotalEpoch) and mixture.epoch.repeats,
@@ -258,7 +299,7 @@ def dry_run(
     options: dict[str, str] | None = None,
     limit_per_task: int | None = None,
     max_shard_bytes: int = DEFAULT_SHARD_BYTES,
-    read_shard_rows: int = 20_000,
+    read_shard_rows: int = 10_000,
     cache: Path | str | None = None,
     skip_failed_sources: bool = False,
     progress: Callable[[str], None] = lambda _: None,
@@ -303,7 +344,7 @@ def dry_run(
     staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
     build_graph(
         pipeline,
-        **_graph_args(mixture, counts, read_shard_rows, staging, max_shard_bytes),
+        **_graph_args(mixture, counts, plan, windows, read_shard_rows, staging, max_shard_bytes),
         **_selection_args(plan, windows),
     )
     proto = pipeline.to_runner_api()

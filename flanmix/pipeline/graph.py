@@ -15,6 +15,7 @@ from flanmix.pipeline.transforms import (
     Layout,
     RenderWindows,
     SmallestPerKey,
+    SpreadInOrder,
     choose,
     pool_candidates,
     pool_examples,
@@ -49,7 +50,11 @@ def build_graph(
 
     Rendered rows never pass through a shuffle: they go to spill files, and only their keys,
     the counts and the per-leaf selections travel between steps (see publish/spill.py)."""
-    listed = p | "ListSourceShards" >> beam.Create(shards) | "SpreadShards" >> beam.Reshuffle()
+    listed = (
+        p
+        | "ListSourceShards" >> beam.Create(list(enumerate(shards)), reshuffle=False)
+        | "SpreadShards" >> SpreadInOrder()
+    )
     # Few-shot tasks draw exemplars from a bounded pool per task (smallest hashes), built by a
     # first read of their shards and handed to rendering as a side input.
     pooled = {t for t, leaf_types in types.items() if needs_pool(leaf_types)}

@@ -58,6 +58,17 @@ class Layout:
         return {leaf: i for i, leaf in enumerate(self.leaves)}
 
 
+class SpreadInOrder(beam.PTransform):  # type: ignore[misc]
+    """A Reshuffle of (index, item) pairs that keeps their order where it can.
+
+    Beam's local runner deals grouped keys to its workers round robin, in the order they
+    arrived: a list ordered by cost (build.deal) then splits evenly. Other runners spread keys
+    by hash, as Reshuffle does."""
+
+    def expand(self, pcoll: Any) -> Any:
+        return pcoll | "Group" >> beam.GroupByKey() | "Items" >> beam.FlatMap(lambda kv: kv[1])
+
+
 class RenderWindows(beam.DoFn):
     """Read one source shard and render, per template type of its task, the rows inside that
     leaf's window; park them in spill parts.
