@@ -160,7 +160,8 @@ class RenderWindows(beam.DoFn):
                 if self._spill.bytes >= SPILL_BYTES:
                     yield beam.pvalue.TaggedOutput("spill", self._write_part())
         for leaf in candidates:
-            counts[(leaf, READ)] += read
+            if read:
+                counts[(leaf, READ)] += read
         for leaf, packed in candidates.items():
             yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
@@ -173,6 +174,10 @@ def pool_candidates(
     """A shard's contribution to its task's exemplar pool: its `pool_size` smallest keys."""
     task = tasks[shard.task]
     size = task.fewshot.pool_size
+    if task.source.kind != "parquet":  # every row is parsed anyway: one pass
+        for item in keyed_pool(seed, read_shard(task, shard), size):
+            yield task.name, (task.name, item)
+        return
     # Pool keys come from ids alone: a first pass over the ids finds the shard's smallest,
     # a second decodes only those rows.
     heap: list[tuple[int, int]] = []

@@ -110,7 +110,7 @@ def _source_order(pool: list[Example]) -> tuple[int, ...]:
     order is computed once per pool (keyed by identity; the pool is kept alive with it)."""
     cached = _ORDERS.get(id(pool))
     if cached is None or cached[0] is not pool or len(cached[1]) != len(pool):
-        if len(_ORDERS) > 256:  # pools are per task: a handful per worker
+        if len(_ORDERS) >= 8:  # a bundle's pools; older ones must not be kept alive
             _ORDERS.clear()
         cached = (pool, tuple(sorted(range(len(pool)), key=lambda i: pool[i].position)))
         _ORDERS[id(pool)] = cached

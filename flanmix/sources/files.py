@@ -227,6 +227,9 @@ def _wanted_rows(
 
 def _records(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
     """A batch's rows as dicts (column by column: faster than RecordBatch.to_pylist)."""
+    if not batch.num_columns:  # rows without fields still count
+        yield from ({} for _ in range(batch.num_rows))
+        return
     names = batch.schema.names
     for values in zip(*(c.to_pylist() for c in batch.columns), strict=True):
         yield dict(zip(names, values, strict=True))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import random
 
+import numpy as np
 import pytest
 
 from flanmix.plan.selection import (
     FULL,
+    Selection,
     Window,
+    copies_of,
     first_window,
     leaf_selection,
     max_copies,
@@ -82,3 +85,30 @@ def test_widen_grows_by_the_shortfall_and_reaches_every_row() -> None:
     assert widen(window, 100, 100).below == FULL // 10 * 2  # at least double
     assert widen(Window(FULL // 100), 100, 10).below == FULL // 100 * 5 * 156 // 40
     assert widen(Window(FULL // 2), 100, 0) == Window(FULL)
+
+
+def test_copies_of_many_rows_equals_copies_of_each() -> None:
+    rng = random.Random(7)
+    big = (1 << 64) - 1  # keys near the top of the range: no float rounding in the comparison
+    selections: list[Selection | None] = [
+        Selection(valid=10, full_passes=0, threshold=(big - 5, 3), remainder=4),
+        Selection(valid=10, full_passes=2, threshold=None),
+        None,
+        Selection(valid=10, full_passes=1, threshold=(1 << 40, 9), remainder=2),
+    ]
+    rows = [
+        (rng.randrange(4), rng.choice([big - 5, big - 4, big - 6, 1 << 40, rng.getrandbits(64)]))
+        for _ in range(2_000)
+    ]
+    positions = [rng.randrange(12) for _ in rows]
+    got = copies_of(
+        selections,
+        np.array([leaf for leaf, _ in rows], np.int64),
+        np.array([h for _, h in rows], np.uint64),
+        np.array(positions, np.int64),
+    )
+    want = [
+        0 if (sel := selections[leaf]) is None else sel.copies((h, p))
+        for (leaf, h), p in zip(rows, positions, strict=True)
+    ]
+    assert got.tolist() == want

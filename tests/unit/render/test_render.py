@@ -194,6 +194,46 @@ def test_answer_choices_are_visible_to_the_templates() -> None:
     assert (row["inputs"], row["targets"]) == ("a fine day (good/bad/meh)", "good")
 
 
+def test_plain_text_answer_choices_are_compiled_to_their_text() -> None:
+    fam = family(
+        {
+            "input": "{{ text }}\n\n{{ options_ }}",
+            "target": "{{ label }}",
+            "answer_choices": ["yes", "{# note #}no", "{{ label }}", "{% raw %}{{x}}{% endraw %}"],
+        }
+    )
+    choices = fam.templates[0].choices
+    assert choices[:2] == ["yes", "no"] and choices[3] == "{{x}}"
+    assert not isinstance(choices[2], str)  # a real template: rendered per example
+    assert render_ok(fam, leaf("zs_opt"), example())["options"] == ["yes", "no", "good", "{{x}}"]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% set n = text | length %}{{ n }} {{ text }}",
+        "{% set ns = namespace(k=0) %}{% for c in choices %}{% set ns.k = ns.k + 1 %}"
+        "{{ loop.index }}{{ c }}{% endfor %}={{ ns.k }}",
+        "{% for i in range(3) %}{{ i }}{% endfor %}{{ dict(a=1) }}",
+        "{% macro m(x) %}<{{ x }}>{% endmacro %}{{ m(label) }}{{ m(text) }}",
+        "{{ text | choice }} {{ choices | shuffle | join(',') }}",
+    ],
+    ids=["set", "namespace-loop", "globals", "macro", "seeded-filters"],
+)
+def test_flanmix_render_equals_jinja_render(source: str) -> None:
+    """render() skips Template.render's copies; the output must not change, and one variables
+    dict serves several templates without one's assignments leaking into the next."""
+    from flanmix.render.environment import RNG_VAR, LazyRng, render, template_globals
+
+    template = environment().from_string(source)
+    variables = {**template_globals(), **RECORD, RNG_VAR: LazyRng((1, "t", "e"))}
+    expected = template.render({**RECORD, RNG_VAR: LazyRng((1, "t", "e"))})
+    assert render(template, variables) == expected
+    variables[RNG_VAR] = LazyRng((1, "t", "e"))  # the RNG moved on; nothing else may have
+    assert render(template, variables) == expected
+    assert set(variables) == {*template_globals(), *RECORD, RNG_VAR}
+
+
 # --- balanced, seeded template assignment ---------------------------------------------------------
 
 

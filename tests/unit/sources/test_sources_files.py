@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -304,6 +305,44 @@ def test_parquet_read_shards_cross_batches(make_task: TaskFactory, tmp_path: Pat
     examples = read_all(task, rows_per_shard=4_500)
     assert [e.fields["n"] for e in examples] == list(range(10_000))
     assert [e.position for e in examples] == list(range(10_000))
+
+
+@pytest.mark.parametrize("kind", ["parquet", "jsonl"])
+@pytest.mark.parametrize("id_field", ["key", None])
+def test_wanted_rows_are_the_filtered_read(
+    make_task: TaskFactory, tmp_path: Path, kind: str, id_field: str | None
+) -> None:
+    """`wanted` sees every row's id and position in order and keeps exactly what filtering
+    the full read would keep, across row groups, batches and shard bounds."""
+    (tmp_path / "data").mkdir()
+    rows = [{"key": f"k{i}", "text": f"row {i}"} for i in range(9_000)]
+    if kind == "parquet":
+        table = pa.Table.from_pylist(rows)
+        pq.write_table(table, tmp_path / "data" / "x.parquet", row_group_size=2_500)
+    else:
+        lines = "".join(json.dumps(r) + "\n" for r in rows)
+        (tmp_path / "data" / "x.jsonl").write_text(lines)
+    id_part = f", id_field: {id_field}" if id_field else ""
+    task = make_task(f"{{kind: {kind}, path: data/x.{kind}{id_part}}}")
+    seen: list[tuple[str, int]] = []
+
+    def wanted(example_id: str, position: int) -> bool:
+        seen.append((example_id, position))
+        return position % 7 == 3 or example_id.endswith("99")
+
+    shards = read_shards(count_task(task, limit=8_500), rows_per_shard=3_100)
+    kept = [e for shard in shards for e in read_shard(task, shard, wanted)]
+    every = read_all(task, limit=8_500, rows_per_shard=3_100)
+    assert seen == [(e.example_id, e.position) for e in every]
+    assert kept == [e for e in every if wanted(e.example_id, e.position)]
+
+
+def test_parquet_rows_are_counted_from_the_footer(make_task: TaskFactory, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    pq.write_table(pa.table({"n": list(range(1_234))}), tmp_path / "data" / "x.parquet")
+    task = make_task("{kind: parquet, path: data/x.parquet}")
+    assert count_task(task).rows == 1_234
+    assert count_task(task, limit=100).rows == 100
 
 
 # --- errors ---------------------------------------------------------------------------------------
