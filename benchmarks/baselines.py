@@ -224,7 +224,8 @@ def run_job(args: tuple[Job, str]) -> tuple[str, int]:
     ids = table.column(job.id_field).to_pylist()
     if job.fewshot:
         positions = pool_positions(job, ids)
-        pool_rows = table.take(positions).to_pylist()
+        # Row by row: `take` concatenates the chunks, and a big task's text exceeds 2 GB.
+        pool_rows = [table.slice(p, 1).to_pylist()[0] for p in positions]
         renderer.set_pool(list(zip(positions, pool_rows, strict=True)))
     heap: list[tuple[int, int, dict[str, Any]]] = []  # max-heap of the quota smallest keys
     position = 0
