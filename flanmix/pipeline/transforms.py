@@ -30,7 +30,7 @@ from flanmix.plan.selection import (
 from flanmix.publish.parquet import row_bytes, shard_name
 from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
 from flanmix.publish.summary import ShardCounts
-from flanmix.render.fewshot import held_out, keyed_pool
+from flanmix.render.fewshot import held_out, keyed_pool, pool_rank
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily, compile_family
 from flanmix.sources.files import Example, ReadShard, read_shard
@@ -183,7 +183,8 @@ def pool_candidates(
     heap: list[tuple[int, int]] = []
 
     def offer(example_id: str, position: int) -> bool:
-        key = (-stable_hash(seed, task.name, example_id, "pool"), -position)
+        rank, _ = pool_rank(seed, task.name, example_id, position)
+        key = (-rank, -position)
         if len(heap) < size:
             heapq.heappush(heap, key)
         elif key > heap[0]:

@@ -20,7 +20,7 @@ from typing import Any
 from jinja2 import Template, UndefinedError
 
 from flanmix.hashing import seeded_rng, stable_hash
-from flanmix.render.environment import RNG_VAR, render, template_globals
+from flanmix.render.environment import render
 from flanmix.render.render import (
     MISSING_FIELD,
     NO_EXEMPLARS,
@@ -28,7 +28,7 @@ from flanmix.render.render import (
     RenderDrop,
     Rendered,
     assigned_template,
-    compat_fields,
+    example_variables,
     make_row,
     render_with,
 )
@@ -43,7 +43,12 @@ _PLACEHOLDERS = re.compile(r"\{inputs\}|\{final_suffix\}")
 
 def pool_key(seed: int, example: Example) -> tuple[int, int]:
     """A task's exemplar pool is its `pool_size` examples with the smallest pool keys."""
-    return stable_hash(seed, example.task, example.example_id, "pool"), example.position
+    return pool_rank(seed, example.task, example.example_id, example.position)
+
+
+def pool_rank(seed: int, task: str, example_id: str, position: int) -> tuple[int, int]:
+    """`pool_key` from the example's identity alone (before its fields are read)."""
+    return stable_hash(seed, task, example_id, "pool"), position
 
 
 def needs_pool(leaf_types: Iterable[str]) -> bool:
@@ -267,11 +272,8 @@ def render_header(
     """The pattern's header (e.g. a task definition), rendered once with the query's fields."""
     if header is None:
         return ""
-    variables = {
-        **template_globals(),
-        **compat_fields(family.compat, example.fields),
-        RNG_VAR: seeded_rng(leaf.seed, leaf.task, example.example_id, "header"),
-    }
+    rng = seeded_rng(leaf.seed, leaf.task, example.example_id, "header")
+    variables = example_variables(family, example, rng)
     try:
         return render(header, variables)
     except UndefinedError:

@@ -117,6 +117,12 @@ def _truncate(text: str, length: int = PROMPTSOURCE_MAX_CHARS, end: str = "...")
     return text[: length - len(end)].rsplit(" ", 1)[0] + end
 
 
+def example_variables(family: CompiledFamily, example: Example, rng: Any) -> dict[str, Any]:
+    """What a template of `family` sees for `example`: the environment's globals (see
+    environment.render), its fields and its RNG."""
+    return {**template_globals(), **compat_fields(family.compat, example.fields), RNG_VAR: rng}
+
+
 def usable_templates(family: CompiledFamily, leaf: LeafContext) -> tuple[CompiledTemplate, ...]:
     """The family's templates for the leaf's template type (and few-shot format), inverted
     ones for inverted tasks only."""
@@ -156,11 +162,7 @@ def render_with(
 ) -> Rendered:
     """Render `example` through template `t` for the leaf's type; raises RenderDrop."""
     rng = LazyRng((leaf.seed, leaf.task, example.example_id, leaf.template_type, "render"))
-    variables: dict[str, Any] = {
-        **template_globals(),
-        **compat_fields(family.compat, example.fields),
-        RNG_VAR: rng,
-    }
+    variables = example_variables(family, example, rng)
     show = shows_options(leaf.template_type)
     try:
         options = _choices(t, variables)
