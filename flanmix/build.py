@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,13 @@ from typing import Any
 
 from flanmix.checks import check_mixture, task_template_types
 from flanmix.errors import FlanmixError
+from flanmix.hygiene.checks import (
+    INDEX_DIR,
+    Checks,
+    contamination_counts,
+    prepare_checks,
+    written_evidence,
+)
 from flanmix.plan.plan import Plan, make_plan, task_leaf_counts
 from flanmix.plan.selection import Window, first_window, widen, window_rows
 from flanmix.publish import staging as staging_mod
@@ -35,6 +43,8 @@ from flanmix.spec.load import Mixture, parse_leaf_type
 from flanmix.spec.models import TotalEpoch
 
 DEFAULT_SHARD_BYTES = 500_000_000  # the Hub's recommended Parquet shard size
+EVIDENCE_FILE = "decontamination.jsonl"
+DUPLICATE = "duplicate"
 
 
 @dataclass(frozen=True)
@@ -72,7 +82,7 @@ def build(
     cache: Path | str | None = None,
     skip_failed_sources: bool = False,
 ) -> BuildResult:
-    from flanmix.pipeline.graph import run_graph
+    from flanmix.pipeline.graph import remove, run_graph
     from flanmix.pipeline.options import pipeline_setup
 
     if seed is not None:
@@ -97,6 +107,7 @@ def build(
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
         plan, windows = _plan_and_windows(mixture, counts)
+        checks, hygiene = prepare_checks(mixture.hygiene, str(staging), cache, progress)
         args = _graph_args(
             mixture,
             counts,
@@ -112,9 +123,11 @@ def build(
                 f"running the Beam pipeline ({runner}, {workers} worker(s)): "
                 f"{plan.total:,} rows" + (f", attempt {attempt}" if attempt > 1 else "")
             )
-            parts = run_graph(setup.runner, setup.options, **args, **_selection_args(plan, windows))
+            parts = run_graph(
+                setup.runner, setup.options, **args, **_selection_args(plan, windows, checks)
+            )
             choices = dict(value for kind, value in parts if kind == "choice")
-            short = {leaf: valid for leaf, (sel, valid, _) in choices.items() if sel is None}
+            short = {leaf: c.valid for leaf, c in choices.items() if c.selection is None}
             if not short:
                 break
             # Drops (or chance) left these windows without their quota: nothing was written,
@@ -123,9 +136,10 @@ def build(
             quotas = _quotas(plan)
             for leaf, valid in short.items():
                 windows[leaf] = widen(windows[leaf], quotas[leaf][0], valid)
+        remove(f"{staging}/{INDEX_DIR}")
         progress("writing manifest, stats and dataset card")
         result = _finalize(
-            mixture, counts, plan, parts, staging, out, command, limit_per_task, skipped
+            mixture, counts, plan, parts, staging, out, command, limit_per_task, skipped, hygiene
         )
         short_leaves = [
             f"{leaf['leaf']} ({leaf['written']:,} of {leaf['quota']:,})"
@@ -222,16 +236,38 @@ def _plan_and_windows(
     return plan, windows
 
 
-def _selection_args(plan: Plan, windows: dict[tuple[str, str], Window]) -> dict[str, Any]:
-    """The plan's part of the graph: quotas, render windows and spill buckets (sized from
-    the rows the windows will spill)."""
+DEDUP_BUCKET_ROWS = 1 << 20  # candidates per dedup bucket: ~32 MB of keys in one worker
+
+
+def _selection_args(
+    plan: Plan, windows: dict[tuple[str, str], Window], checks: Checks
+) -> dict[str, Any]:
+    """The plan's part of the graph: quotas, render windows, spill buckets (sized from the
+    rows the windows will spill) and the hygiene checks."""
     quotas = _quotas(plan)
     spilled = sum(window_rows(windows[leaf], n) for leaf, (_, n) in quotas.items())
     return {
         "quotas": {leaf: q for leaf, (q, _) in quotas.items()},
         "windows": windows,
         "buckets": bucket_count(spilled),
+        "checks": checks,
+        "dedup_buckets": max(1, -(-spilled // DEDUP_BUCKET_ROWS)),
     }
+
+
+def _hashed(hygiene: dict[str, Any]) -> dict[str, Any]:
+    """The hygiene record without what does not change the output (sizes, notes)."""
+    out = dict(hygiene)
+    if "decontamination" in out:
+        d = dict(out["decontamination"])
+        d.pop("index_bytes", None)
+        d["eval_sets"] = [{k: v for k, v in s.items() if k != "note"} for s in d["eval_sets"]]
+        out["decontamination"] = d
+    return out
+
+
+def jsonl_bytes(records: list[dict[str, Any]]) -> bytes:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
 
 
 def _check_reachable(mixture: Mixture, out: str, cache: Path | str | None, runner: str) -> None:
@@ -342,10 +378,12 @@ def dry_run(
     plan, windows = _plan_and_windows(mixture, counts)
     pipeline = beam.Pipeline(options=setup.options)
     staging = str(setup.options.get_all_options().get("temp_location") or "dry-run")
+    settings = mixture.hygiene.decontamination
+    index = f"{staging}/{INDEX_DIR}/ngrams.npz" if mixture.hygiene.eval_sets else None  # unbuilt
     build_graph(
         pipeline,
         **_graph_args(mixture, counts, plan, windows, read_shard_rows, staging, max_shard_bytes),
-        **_selection_args(plan, windows),
+        **_selection_args(plan, windows, Checks(mixture.hygiene.dedup, index, settings.action)),
     )
     proto = pipeline.to_runner_api()
     if dataflow:
@@ -366,6 +404,7 @@ def _finalize(
     command: str,
     limit: int | None,
     skipped: dict[str, str],
+    hygiene: dict[str, Any],
 ) -> BuildResult:
     by_kind: dict[str, list[Any]] = {}
     for kind, value in parts:
@@ -379,20 +418,37 @@ def _finalize(
             task, tt = leaf.rsplit("/", 1)
             written[(task, tt)] = written.get((task, tt), 0) + n
     choices = dict(by_kind.get("choice", []))
-    for leaf, (sel, _, _) in choices.items():
-        if written.get(leaf, 0) != sel.written:  # the shards must hold what was selected
+    for leaf, c in choices.items():
+        if written.get(leaf, 0) != c.selection.written:  # the shards hold what was selected
             raise RuntimeError(
-                f"internal error: {leaf} selected {sel.written} rows, wrote "
+                f"internal error: {leaf} selected {c.selection.written} rows, wrote "
                 f"{written.get(leaf, 0)}; please report this with the mixture"
             )
-    stats = build_stats(plan, dict(by_kind.get("count", [])), choices, written)
+    counts_by_reason = dict(by_kind.get("count", []))
+    for leaf, c in choices.items():
+        if c.duplicates:
+            counts_by_reason[(leaf, DUPLICATE)] = c.duplicates
+    stats = build_stats(plan, counts_by_reason, choices, written)
     shard_list = [
         {k: shards[i][k] for k in ("path", "rows", "bytes", "nbytes", "sha256")}
         for i in sorted(shards)
     ]
-    manifest = build_manifest(
-        mixture, counts, shard_list, spec_hash(mixture, counts, limit), command, limit, skipped
-    )
+    digest = spec_hash(mixture, counts, limit, _hashed(hygiene))
+    manifest = build_manifest(mixture, counts, shard_list, digest, command, limit, skipped)
+    manifest["hygiene"] = hygiene
+    manifest["excluded_tasks"] = mixture.excluded
+    if "decontamination" in hygiene:
+        evidence = written_evidence(
+            by_kind.get("match", []),
+            {leaf: c.selection for leaf, c in choices.items()},
+            {leaf: c.excluded for leaf, c in choices.items()},
+        )
+        store_bytes(f"{staging}/{EVIDENCE_FILE}", jsonl_bytes(evidence))
+        stats["decontamination"] = {
+            "action": hygiene["decontamination"]["action"],
+            "rows": len({(r["task"], r["template_type"], r["example_id"]) for r in evidence}),
+            "by_task": contamination_counts(evidence),
+        }
     write_json(f"{staging}/manifest.json", manifest)
     write_json(f"{staging}/stats.json", stats)
     counts_seen = ShardCounts()

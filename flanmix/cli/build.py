@@ -18,6 +18,7 @@ from flanmix.cli.common import (
     templates_option,
 )
 from flanmix.cli.push import push_build, push_options
+from flanmix.hygiene.evalsets import with_hygiene
 
 
 @click.command("build")
@@ -66,6 +67,28 @@ from flanmix.cli.push import push_build, push_options
 )
 @source_options
 @click.option(
+    "--dedup",
+    type=click.Choice(["none", "task", "mixture"]),
+    default=None,
+    help="Drop exact duplicates of rendered rows within each task or across the mixture "
+    "(overrides the mixture's `dedup`).",
+)
+@click.option(
+    "--decontaminate",
+    "decontaminate",
+    multiple=True,
+    metavar="SPEC",
+    help="Also check rows against this eval set: a registry name (mmlu, bbh, tydiqa, mgsm) "
+    "or a local .jsonl/.parquet/.tsv file whose string fields are all indexed (repeatable).",
+)
+@click.option(
+    "--decontam-action",
+    type=click.Choice(["drop", "flag"]),
+    default=None,
+    help="Drop rows that share an n-gram with an eval set, or keep and list them "
+    "(overrides the mixture's `decontamination.action`).",
+)
+@click.option(
     "--push-to-hub",
     default=None,
     metavar="ORG/NAME",
@@ -90,6 +113,9 @@ def command(
     max_shard_bytes: int,
     cache: str | None,
     skip_failed_sources: bool,
+    dedup: str | None,
+    decontaminate: tuple[str, ...],
+    decontam_action: str | None,
     push_to_hub: str | None,
     revision: str | None,
     revision_from_spec: bool,
@@ -112,7 +138,7 @@ def command(
             )
         if "://" in str(out):
             raise click.UsageError("--push-to-hub pushes a local build; give --out a local folder")
-    m = load(mixture, template_dirs)
+    m = with_hygiene(load(mixture, template_dirs), dedup, decontaminate, decontam_action)
     if dry_run:
         _print_dry_run(
             make_dry_run(
@@ -148,6 +174,13 @@ def command(
         f"built {result.out}: {stats['written_rows']:,} rows in "
         f"{len(result.manifest['shards'])} shard(s); dropped: {drops}"
     )
+    contamination = stats.get("decontamination")
+    if contamination:
+        verb = "dropped" if contamination["action"] == "drop" else "flagged"
+        click.echo(
+            f"decontamination: {contamination['rows']:,} row(s) {verb} for sharing n-grams "
+            f"with an eval set (evidence in {result.out}/decontamination.jsonl)"
+        )
     skipped = result.manifest["skipped_sources"]
     if skipped:
         click.echo(

@@ -11,12 +11,16 @@ from typing import Any
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from flanmix.hygiene.checks import Checks
 from flanmix.pipeline.transforms import (
     Layout,
     RenderWindows,
     SmallestPerKey,
     SpreadInOrder,
     choose,
+    choose_deduplicated,
+    dedup_parts,
+    find_duplicates,
     pool_candidates,
     pool_examples,
     shard_count,
@@ -45,6 +49,8 @@ def build_graph(
     quotas: dict[Leaf, int],
     windows: dict[Leaf, Window],
     buckets: int,
+    checks: Checks | None = None,
+    dedup_buckets: int = 1,
 ) -> None:
     """Wire the pipeline. Its only outputs are the shard files and one small parts file.
 
@@ -69,18 +75,34 @@ def build_graph(
         | "PoolExamples" >> beam.Map(pool_examples)
     )
     leaves = sorted((t, lt) for t, leaf_types in types.items() for lt in leaf_types)
-    layout = Layout(windows, leaves, f"{staging}/{SPILL_DIR}", buckets)
+    checks = checks or Checks()
+    layout = Layout(windows, leaves, f"{staging}/{SPILL_DIR}", buckets, checks)
     rendered = listed | "RenderWindows" >> beam.ParDo(
         RenderWindows(mixture.tasks, mixture.families, types, seed, layout),
         pools=beam.pvalue.AsDict(pools),
-    ).with_outputs("counts", "spill", main="candidates")
+    ).with_outputs("counts", "spill", "matches", main="candidates")
     counts = rendered.counts | "SumCounts" >> beam.CombinePerKey(sum)
     spill = rendered.spill
-    choices = (
-        rendered.candidates
-        | "GroupCandidates" >> beam.GroupByKey()
-        | "Choose" >> beam.Map(choose, quotas, windows, repeats)
-    )
+    if checks.dedup == "none":
+        choices = (
+            rendered.candidates
+            | "GroupCandidates" >> beam.GroupByKey()
+            | "Choose" >> beam.Map(choose, quotas, windows, repeats)
+        )
+    else:
+        # Duplicates are found per dedup key, a bucket of keys per element, before any
+        # leaf chooses its quota: a leaf with enough unique rows still fills it.
+        duplicates = (
+            rendered.candidates
+            | "DedupParts" >> beam.FlatMap(dedup_parts, layout.leaf_ids, dedup_buckets)
+            | "GroupDedupKeys" >> beam.GroupByKey()
+            | "FindDuplicates" >> beam.FlatMap(find_duplicates, leaves)
+        )
+        choices = (
+            {"candidates": rendered.candidates, "duplicates": duplicates}
+            | "GroupCandidates" >> beam.CoGroupByKey()
+            | "Choose" >> beam.Map(choose_deduplicated, quotas, windows, repeats)
+        )
     num_shards = (
         choices
         | "CollectChoices" >> beam.combiners.ToList()
@@ -106,6 +128,7 @@ def build_graph(
             choices | "TagChoices" >> beam.Map(lambda kv: ("choice", kv)),
             written | "TagShards" >> beam.Map(lambda s: ("shard", s)),
             num_shards | "TagNumShards" >> beam.Map(lambda n: ("num_shards", n)),
+            rendered.matches | "TagMatches" >> beam.Map(lambda m: ("match", m)),
         )
         | "FlattenParts" >> beam.Flatten()
         | "CollectParts" >> beam.combiners.ToList()

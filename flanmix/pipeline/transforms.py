@@ -8,8 +8,8 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
@@ -18,6 +18,9 @@ from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
 
 from flanmix.hashing import stable_hash
+from flanmix.hygiene.checks import Checks
+from flanmix.hygiene.dedup import dedup_key
+from flanmix.hygiene.ngrams import Match, NgramIndex
 from flanmix.plan.selection import (
     RankKey,
     Selection,
@@ -38,9 +41,21 @@ from flanmix.spec.load import Family, Task
 
 Leaf = tuple[str, str]
 READ = "read"
+CONTAMINATED = "contaminated"
+DUPLICATE = "duplicate"
 
 
 SPILL_BYTES = 64 << 20  # rendered rows a render step buffers before writing a spill part
+
+
+_INDEXES: dict[str, NgramIndex] = {}  # per worker process: loaded once, shared by DoFns
+
+
+def load_index(path: str) -> NgramIndex:
+    if path not in _INDEXES:
+        _INDEXES.clear()  # one build at a time: keep one index
+        _INDEXES[path] = NgramIndex.load(path)
+    return _INDEXES[path]
 
 
 @dataclass(frozen=True)
@@ -52,6 +67,7 @@ class Layout:
     leaves: list[Leaf]  # sorted; a leaf's index is its id in the spill
     spill: str  # folder for spill parts
     buckets: int
+    checks: Checks = field(default_factory=Checks)
 
     @property
     def leaf_ids(self) -> dict[Leaf, int]:
@@ -73,10 +89,11 @@ class RenderWindows(beam.DoFn):
     """Read one source shard and render, per template type of its task, the rows inside that
     leaf's window; park them in spill parts.
 
-    Main output: (leaf, packed candidates): the (rank hash, position, bytes) of every window
-    row that rendered, as one bytes value per leaf and shard.
+    Main output: (leaf, packed candidates): the (rank hash, position, bytes, dedup key) of
+    every window row that rendered, as one bytes value per leaf and shard.
     Tagged "spill": the SpillParts written. Tagged "counts": ((leaf, "read"|reason), n),
     summed per shard so that counting costs one element per shard, not one per row.
+    Tagged "matches": one evidence record per row that shares n-grams with an eval set.
     """
 
     def __init__(
@@ -92,10 +109,13 @@ class RenderWindows(beam.DoFn):
         self._compiled: dict[str, CompiledFamily] = {}
         self._ids: dict[Leaf, int] = {}
         self._spill = SpillBuffer()
+        self._index: NgramIndex | None = None
 
     def setup(self) -> None:
         self._compiled = {name: compile_family(f) for name, f in self._families.items()}
         self._ids = self._layout.leaf_ids
+        path = self._layout.checks.index
+        self._index = load_index(path) if path else None
 
     def start_bundle(self) -> None:
         # One buffer for the bundle, not per shard: fewer spill parts for the writers to open.
@@ -139,6 +159,7 @@ class RenderWindows(beam.DoFn):
             ranks[position] = keys
             return True
 
+        rendered: list[Rendered] = []
         for example in read_shard(task, shard, wanted):
             keys = ranks.pop(example.position)
             for ctx, window, (rank, position) in zip(contexts, windows, keys, strict=True):
@@ -152,13 +173,10 @@ class RenderWindows(beam.DoFn):
                 if row is None:
                     counts[(leaf, str(reason))] += 1
                     continue
-                size = row_bytes(row)
-                candidates[leaf].extend((rank, position, size))
-                for copy in range(window.copies):
-                    where = stable_hash(self._seed, *leaf, position, copy, "shard")
-                    self._spill.add((where, self._ids[leaf], position, copy, rank), row, size)
-                if self._spill.bytes >= SPILL_BYTES:
-                    yield beam.pvalue.TaggedOutput("spill", self._write_part())
+                rendered.append(Rendered(leaf, window.copies, rank, position, row))
+            if len(rendered) >= CHECK_ROWS:
+                yield from self._keep(rendered, candidates, counts)
+        yield from self._keep(rendered, candidates, counts)
         for leaf in candidates:
             if read:
                 counts[(leaf, READ)] += read
@@ -166,6 +184,81 @@ class RenderWindows(beam.DoFn):
             yield leaf, packed.tobytes()
         for item in sorted(counts.items()):
             yield beam.pvalue.TaggedOutput("counts", item)
+
+    def _keep(
+        self,
+        rendered: list[Rendered],
+        candidates: dict[Leaf, array[int]],
+        counts: Counter[tuple[Leaf, str]],
+    ) -> Iterator[Any]:
+        """Check a batch of rendered rows (n-grams are matched a batch at a time), then make
+        the rows that pass candidates and spill them."""
+        checks = self._layout.checks
+        matches = row_matches(self._index, [r.row for r in rendered])
+        for r, found in zip(rendered, matches, strict=True):
+            if found:
+                for match in found:
+                    yield beam.pvalue.TaggedOutput("matches", evidence(r, match, checks.action))
+                if checks.action == "drop":
+                    counts[(r.leaf, CONTAMINATED)] += 1
+                    continue
+            row, leaf, position = r.row, r.leaf, r.position
+            size = row_bytes(row)
+            key = (
+                0
+                if checks.dedup == "none"
+                else dedup_key(checks.dedup, leaf[0], row["inputs"], row["targets"])
+            )
+            candidates[leaf].extend((r.rank, position, size, key))
+            for copy in range(r.copies):
+                where = stable_hash(self._seed, *leaf, position, copy, "shard")
+                self._spill.add((where, self._ids[leaf], position, copy, r.rank), row, size)
+            if self._spill.bytes >= SPILL_BYTES:
+                yield beam.pvalue.TaggedOutput("spill", self._write_part())
+        rendered.clear()
+
+
+CHECK_ROWS = 256  # rendered rows checked against the eval sets in one numpy pass
+
+
+class Rendered(NamedTuple):
+    leaf: Leaf
+    copies: int
+    rank: int
+    position: int
+    row: dict[str, Any]
+
+
+def row_matches(index: NgramIndex | None, rows: list[dict[str, Any]]) -> list[list[Match]]:
+    """Per row, its matches with the eval sets, inputs and targets checked separately (an
+    n-gram never spans both) and merged per eval set."""
+    if index is None or not rows:
+        return [[] for _ in rows]
+    found = index.match([text for row in rows for text in (row["inputs"], row["targets"])])
+    out = []
+    for inputs, targets in zip(found[0::2], found[1::2], strict=True):
+        merged: dict[str, Match] = {m.eval_set: m for m in targets}
+        for m in inputs:  # the inputs' match is shown; the counts add up
+            other = merged.get(m.eval_set)
+            merged[m.eval_set] = replace(m, grams=m.grams + (other.grams if other else 0))
+        out.append([merged[name] for name in sorted(merged)])
+    return out
+
+
+def evidence(r: Rendered, match: Match, action: str) -> dict[str, Any]:
+    """A decontamination.jsonl record (rank and position let the build keep, for `flag`,
+    only the rows it wrote)."""
+    return {
+        "task": r.leaf[0],
+        "template_type": r.leaf[1],
+        "example_id": r.row["example_id"],
+        "eval_set": match.eval_set,
+        "eval_item": match.item,
+        "ngram": match.gram,
+        "ngrams_matched": match.grams,
+        "action": "dropped" if action == "drop" else "flagged",
+        "_key": (r.rank, r.position),
+    }
 
 
 def pool_candidates(
@@ -247,9 +340,19 @@ class SmallestPerKey(beam.CombineFn):
         return sorted((((-h, -p), item) for (h, p), item in acc[1]), key=lambda kv: kv[0])
 
 
-# A leaf's outcome: its selection (None when its window was too small), how many window
-# rows rendered, and the bytes its selected rows take (copies included).
-Choice = tuple[Selection | None, int, int]
+CANDIDATE = 4  # a candidate's packed fields: rank hash, position, bytes, dedup key
+
+
+class Choice(NamedTuple):
+    """A leaf's outcome: its selection (None when its window was too small), how many window
+    rows rendered and were no duplicates, the bytes its selected rows take (copies included),
+    its duplicates, and the positions of those the selection would otherwise write."""
+
+    selection: Selection | None
+    valid: int
+    bytes: int
+    duplicates: int = 0
+    excluded: tuple[int, ...] = ()
 
 
 def choose(
@@ -257,29 +360,89 @@ def choose(
     quotas: dict[Leaf, int],
     windows: dict[Leaf, Window],
     repeats: bool,
+    duplicates: Iterable[bytes] = (),
 ) -> tuple[Leaf, Choice]:
-    """Select a leaf's quota among its window rows that rendered (see plan.selection)."""
+    """Select a leaf's quota among its window rows that rendered and are not duplicates (see
+    plan.selection and find_duplicates)."""
     leaf, packed = item
     # numpy, not Python tuples: a leaf's window may hold millions of rows.
-    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, 3)
+    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, CANDIDATE)
     order = np.lexsort((rows[:, 1], rows[:, 0]))  # by (rank hash, position)
     hashes, positions, sizes = (rows[order, i] for i in range(3))
+    dropped = np.frombuffer(b"".join(duplicates), dtype=np.uint64)
+    lost = np.isin(positions, dropped)  # a leaf renders each position once
+    all_hashes, all_positions = hashes, positions.astype(np.int64)
+    hashes, positions, sizes = hashes[~lost], positions[~lost], sizes[~lost]
     quota, window = quotas[leaf], windows[leaf]
-    needed = keys_to_read(quota, window, len(rows), repeats)
+    needed = keys_to_read(quota, window, len(hashes), repeats)
     keys = list(zip(hashes[:needed].tolist(), positions[:needed].tolist(), strict=True))
-    sel = leaf_selection(quota, window, len(rows), keys, repeats)
+    sel = leaf_selection(quota, window, len(hashes), keys, repeats)
+    n_lost = int(lost.sum())
     if sel is None:
-        return leaf, (None, len(rows), 0)
-    copies = copies_of([sel], np.zeros(len(rows), np.int64), hashes, positions.astype(np.int64))
-    return leaf, (sel, len(rows), int((copies * sizes.astype(np.int64)).sum()))
+        return leaf, Choice(None, len(hashes), 0, n_lost)
+    copies = copies_of([sel], np.zeros(len(hashes), np.int64), hashes, positions.astype(np.int64))
+    zeros = np.zeros(len(all_hashes), np.int64)
+    excluded = all_positions[lost & (copies_of([sel], zeros, all_hashes, all_positions) > 0)]
+    return leaf, Choice(
+        sel,
+        len(hashes),
+        int((copies * sizes.astype(np.int64)).sum()),
+        n_lost,
+        tuple(sorted(excluded.tolist())),
+    )
+
+
+def choose_deduplicated(
+    item: tuple[Leaf, dict[str, list[bytes]]],
+    quotas: dict[Leaf, int],
+    windows: dict[Leaf, Window],
+    repeats: bool,
+) -> tuple[Leaf, Choice]:
+    """`choose`, from a CoGroupByKey of the candidates and the duplicates."""
+    leaf, grouped = item
+    return choose((leaf, grouped["candidates"]), quotas, windows, repeats, grouped["duplicates"])
+
+
+def dedup_parts(
+    item: tuple[Leaf, bytes], leaf_ids: dict[Leaf, int], buckets: int
+) -> Iterator[tuple[int, bytes]]:
+    """A shard's candidates of one leaf, split by dedup key into buckets, as (key, rank hash,
+    leaf id, position) rows: one element per bucket crosses the shuffle, not one per row."""
+    leaf, packed = item
+    rows = np.frombuffer(packed, dtype=np.uint64).reshape(-1, CANDIDATE)
+    if not len(rows):
+        return
+    keys = rows[:, 3]
+    out = np.stack(
+        [keys, rows[:, 0], np.full(len(rows), leaf_ids[leaf], np.uint64), rows[:, 1]], axis=1
+    )
+    bucket = (keys % np.uint64(buckets)).astype(np.int64)
+    for b in np.unique(bucket).tolist():
+        yield b, out[bucket == b].tobytes()
+
+
+def find_duplicates(
+    item: tuple[int, Iterable[bytes]], leaves: list[Leaf]
+) -> Iterator[tuple[Leaf, bytes]]:
+    """Per dedup key, every row but the one with the smallest (rank hash, leaf, position):
+    the duplicates, as (leaf, packed positions)."""
+    _, packed = item
+    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, 4)
+    order = np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))
+    rows = rows[order]
+    repeat = np.zeros(len(rows), bool)
+    repeat[1:] = rows[1:, 0] == rows[:-1, 0]
+    lost = rows[repeat]
+    for leaf_id in np.unique(lost[:, 2]).tolist():
+        yield leaves[leaf_id], np.sort(lost[lost[:, 2] == leaf_id, 3]).tobytes()
 
 
 def shard_count(choices: list[tuple[Leaf, Choice]], max_shard_bytes: int) -> int:
     """Output shards for the selected bytes; 0 when a window was too small (nothing is
     written: the build widens the windows and runs again)."""
-    if any(sel is None for _, (sel, _, _) in choices):
+    if any(c.selection is None for _, c in choices):
         return 0
-    total = sum(size for _, (_, _, size) in choices)
+    total = sum(c.bytes for _, c in choices)
     return max(1, -(-total // max_shard_bytes))
 
 
@@ -310,13 +473,23 @@ def write_shard(
     leaves: list[Leaf],
 ) -> dict[str, Any]:
     """Write output shard `index`: the selected spill rows of its hash range, in hash order."""
-    selections = [choices[leaf][0] if leaf in choices else None for leaf in leaves]
+    selections = [choices[leaf].selection if leaf in choices else None for leaf in leaves]
+    # Duplicates the selections would write, as leaf_id << 40 | position (positions < 2^40).
+    excluded = np.array(
+        sorted((i << 40) | p for i, leaf in enumerate(leaves) for p in choices[leaf].excluded)
+        if choices
+        else [],
+        np.int64,
+    )
 
     def keep(table: Any) -> np.ndarray:
         ids, hashes, positions, copy = (
             np.asarray(table[c].to_numpy()) for c in ("leaf_id", "rank_hash", "position", "copy")
         )
-        return copy < copies_of(selections, ids, hashes.astype(np.uint64), positions)
+        kept = copy < copies_of(selections, ids, hashes.astype(np.uint64), positions)
+        if len(excluded):
+            kept &= ~np.isin((ids.astype(np.int64) << 40) | positions, excluded)
+        return kept
 
     name = shard_name(index, num_shards)
     lo, hi = shard_range(index, num_shards)

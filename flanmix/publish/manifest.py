@@ -11,7 +11,6 @@ from typing import Any
 
 from flanmix import __version__
 from flanmix.plan.plan import Plan, epoch_name
-from flanmix.plan.selection import Selection
 from flanmix.sources.files import TaskCount
 from flanmix.spec.load import Group, Mixture, parse_leaf_type
 
@@ -25,7 +24,12 @@ def _tree(group: Group) -> dict[str, Any]:
     return {"name": group.name, "members": [[w, _tree(m)] for w, m in group.members]}
 
 
-def spec_hash(mixture: Mixture, counts: Mapping[str, TaskCount], limit: int | None) -> str:
+def spec_hash(
+    mixture: Mixture,
+    counts: Mapping[str, TaskCount],
+    limit: int | None,
+    hygiene: Mapping[str, Any] | None = None,
+) -> str:
     """A hash of everything that determines the output: the resolved spec, the templates and
     the source files' checksums (not their paths, which differ between machines)."""
     payload = {
@@ -47,6 +51,8 @@ def spec_hash(mixture: Mixture, counts: Mapping[str, TaskCount], limit: int | No
         "families": {n: f.spec.model_dump() for n, f in sorted(mixture.families.items())},
         "limit_per_task": limit,
     }
+    if hygiene and (hygiene.get("dedup") != "none" or "decontamination" in hygiene):
+        payload["hygiene"] = hygiene  # the index's digest stands for the eval sets' texts
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -54,7 +60,7 @@ def spec_hash(mixture: Mixture, counts: Mapping[str, TaskCount], limit: int | No
 def build_stats(
     plan: Plan,
     counts: Mapping[tuple[tuple[str, str], str], int],
-    choices: Mapping[tuple[str, str], tuple[Selection, int, int]],
+    choices: Mapping[tuple[str, str], tuple[Any, ...]],  # (selection, valid, …)
     written: Mapping[tuple[str, str], int],
 ) -> dict[str, Any]:
     """Per leaf: available + repeated = written + sum(dropped). `counts` holds the pipeline's
@@ -74,7 +80,7 @@ def build_stats(
         leaf = (lp.task, lp.template_type)
         read = by_leaf[leaf].get(READ, 0)
         dropped = {k: v for k, v in sorted(by_leaf[leaf].items()) if k != READ}
-        sel, valid, _ = choices.get(leaf, (None, 0, 0))
+        sel, valid = choices[leaf][:2] if leaf in choices else (None, 0)
         distinct = sel.distinct if sel else 0
         if read - distinct - sum(dropped.values()):
             dropped[OVER_QUOTA] = read - distinct - sum(dropped.values())

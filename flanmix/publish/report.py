@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flanmix.publish.summary import (
+    CONTAMINATION_HEADER,
     DROP_HEADER,
     LENGTH_HEADER,
     SHARE_HEADER,
@@ -22,6 +23,8 @@ from flanmix.publish.summary import (
     Share,
     Summary,
     TaskRows,
+    contamination_note,
+    contamination_rows,
     drop_rows,
     length_rows,
     load_build,
@@ -394,5 +397,11 @@ def index_html(summary: Summary, manifest: dict[str, Any]) -> str:
         parts.append(_html_table(DROP_HEADER, "lrr", drop_rows(summary)))
     else:
         parts.append("<p>No rows were dropped.</p>")
+    if summary.contamination_action:
+        parts += ["<h2>Decontamination</h2>", f"<p>{e(contamination_note(summary))}</p>"]
+        if summary.contamination:
+            parts.append(_html_table(CONTAMINATION_HEADER, "llr", contamination_rows(summary)))
+        else:
+            parts.append("<p>No row shares an n-gram with the eval sets.</p>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

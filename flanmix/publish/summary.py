@@ -82,6 +82,9 @@ class Summary:
     drops: list[tuple[str, int]]  # most first
     warnings: list[str]
     skipped: dict[str, str] = dataclasses.field(default_factory=dict)  # task -> why left out
+    # Rows sharing n-grams with an eval set, per (task, eval set); `action` is drop or flag.
+    contamination: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
+    contamination_action: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -180,6 +183,12 @@ def summarize(
         drops=sorted(stats["dropped"].items(), key=lambda kv: (-kv[1], kv[0])),
         warnings=warnings,
         skipped=dict(manifest.get("skipped_sources") or {}),
+        contamination=[
+            (task, eval_set, n)
+            for task, sets in stats.get("decontamination", {}).get("by_task", {}).items()
+            for eval_set, n in sets.items()
+        ],
+        contamination_action=stats.get("decontamination", {}).get("action", ""),
     )
 
 
@@ -387,6 +396,21 @@ def drop_rows(summary: Summary) -> list[list[str]]:
     return [[r, f"{n:,}", pct(n / read) if read else "-"] for r, n in summary.drops]
 
 
+def contamination_note(summary: Summary) -> str:
+    verb = "dropped" if summary.contamination_action == "drop" else "kept and flagged"
+    return (
+        f"Rows that share an n-gram with a held-out eval set were {verb}; "
+        "decontamination.jsonl lists each one with the matched words."
+    )
+
+
+CONTAMINATION_HEADER = ["task", "eval set", "rows"]
+
+
+def contamination_rows(summary: Summary) -> list[list[str]]:
+    return [[task, eval_set, f"{n:,}"] for task, eval_set, n in summary.contamination]
+
+
 SHARE_HEADER = ["planned share", "realised share", "rows"]
 TASK_HEADER = ["task", "collection", "rows", "share of rows", "planned share"]
 LENGTH_HEADER = ["collection", "rows", "mean", "p50", "p90", "p99", "max"]
@@ -435,4 +459,10 @@ def summary_markdown(summary: Summary, level: int = 3) -> str:
         lines += _table(DROP_HEADER, "lrr", drop_rows(summary))
     else:
         lines.append("No rows were dropped.")
+    if summary.contamination_action:
+        lines += ["", f"{h} Decontamination", "", contamination_note(summary), ""]
+        if summary.contamination:
+            lines += _table(CONTAMINATION_HEADER, "llr", contamination_rows(summary))
+        else:
+            lines.append("No row shares an n-gram with the eval sets.")
     return "\n".join(lines) + "\n"

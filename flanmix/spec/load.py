@@ -6,6 +6,7 @@ Nothing here reads source data: a mixture is validated before any data is touche
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import os
 import re
 from collections.abc import Callable
@@ -19,6 +20,9 @@ from flanmix.bundled import bundled_dir, bundled_names
 from flanmix.errors import SpecError
 from flanmix.spec.models import (
     CollectionSpec,
+    DecontaminationSettings,
+    EvalSetSpec,
+    ExcludeSpec,
     FamilySpec,
     FewShotSettings,
     FixedRate,
@@ -82,6 +86,30 @@ class Family:
     doc: YamlDoc
 
 
+@dataclass(frozen=True)
+class EvalSet:
+    """A held-out eval set to decontaminate against. Its source is read like a task's (a
+    snapshot unless it is files read in place), so `source` is a Task of collection `eval`."""
+
+    name: str
+    source: Task
+    fields: tuple[str, ...] | None  # None: every string field, and lists of strings
+    note: str = ""  # e.g. that a registry entry is unverified
+
+
+@dataclass(frozen=True)
+class Hygiene:
+    """Deduplication and decontamination of the rendered rows (see flanmix/hygiene/)."""
+
+    dedup: str = "none"  # none | task | mixture
+    eval_sets: tuple[EvalSet, ...] = ()
+    decontamination: DecontaminationSettings = field(default_factory=DecontaminationSettings)
+
+    @property
+    def active(self) -> bool:
+        return self.dedup != "none" or bool(self.eval_sets)
+
+
 @dataclass
 class Mixture:
     name: str
@@ -93,6 +121,8 @@ class Mixture:
     epoch_line: int | None = None
     tasks: dict[str, Task] = field(default_factory=dict)
     families: dict[str, Family] = field(default_factory=dict)
+    hygiene: Hygiene = field(default_factory=Hygiene)
+    excluded: dict[str, str] = field(default_factory=dict)  # task -> the rule that left it out
 
     def leaves(self) -> list[Leaf]:
         out: list[Leaf] = []
@@ -198,7 +228,8 @@ def load_mixture(name_or_path: str, template_dirs: tuple[str, ...] = ()) -> Mixt
     path = resolve_mixture_path(name_or_path)
     tasks: dict[str, Task] = {}
     family_dirs: dict[str, list[Path]] = {}
-    tree, spec, doc = _load_tree(path, tasks, family_dirs, stack=())
+    excluded: dict[str, str] = {}
+    tree, spec, doc = _load_tree(path, tasks, family_dirs, stack=(), excluded=excluded)
     mixture = Mixture(
         name=spec.name,
         file=str(path),
@@ -208,9 +239,13 @@ def load_mixture(name_or_path: str, template_dirs: tuple[str, ...] = ()) -> Mixt
         tree=tree,
         epoch_line=doc.lines.get(("epoch",)),
         tasks=tasks,
+        hygiene=_hygiene(spec, doc, _resolve_root(spec, doc, path)),
+        excluded=dict(sorted(excluded.items())),
     )
     used = {task for task, _ in mixture.leaves()}  # only_template_types may leave some out
     mixture.tasks = {n: t for n, t in tasks.items() if n in used}
+    # A task one included file excludes may still come in through another.
+    mixture.excluded = {n: why for n, why in mixture.excluded.items() if n not in used}
     extra = [Path(d) for d in template_dirs]
     for family, dirs in sorted(family_dirs.items()):
         users = [t for t in mixture.tasks.values() if t.family == family]
@@ -223,11 +258,17 @@ def load_mixture(name_or_path: str, template_dirs: tuple[str, ...] = ()) -> Mixt
 
 
 def _load_tree(
-    path: Path, tasks: dict[str, Task], family_dirs: dict[str, list[Path]], stack: tuple[str, ...]
+    path: Path,
+    tasks: dict[str, Task],
+    family_dirs: dict[str, list[Path]],
+    stack: tuple[str, ...],
+    excluded: dict[str, str],
 ) -> tuple[Group, MixtureSpec, YamlDoc]:
     resolved = str(path.resolve())
     doc = load_yaml(path)
     spec = validate_doc(MixtureSpec, doc)
+    if stack:
+        _no_hygiene(spec, doc, Path(stack[0]))
     root = _resolve_root(spec, doc, path)
     root_note = (
         f"set by `root: {spec.root}` in {path}; a relative root starts at the current folder"
@@ -247,7 +288,7 @@ def _load_tree(
                 ("include", name),
                 hint="remove one of the includes",
             )
-        sub_tree, _, _ = _load_tree(sub_path, tasks, family_dirs, (*stack, resolved))
+        sub_tree, _, _ = _load_tree(sub_path, tasks, family_dirs, (*stack, resolved), excluded)
         members.append((weight, sub_tree))
     for cname, coll in spec.collections.items():
         default_rate = coll.rate
@@ -307,7 +348,102 @@ def _load_tree(
                 ("only_template_types",),
             )
         tree = pruned or tree
+    rule = _exclusion(spec.exclude)
+    if rule is not None:
+        left_out = {t for t, _ in _leaves_of(tree) if rule(tasks[t])}
+        pruned = _prune(tree, lambda leaf: leaf[0] not in left_out)
+        if pruned is None:
+            _raise("`exclude` leaves no task in this mixture", doc, ("exclude",))
+        tree = pruned or tree
+        excluded.update({t: rule(tasks[t]) or "" for t in left_out})
     return tree, spec, doc
+
+
+def _leaves_of(g: Group) -> list[Leaf]:
+    return [*g.leaves, *(leaf for _, m in g.members for leaf in _leaves_of(m))]
+
+
+def _niv2_ids(items: list[int | str]) -> list[tuple[int, int]]:
+    ranges = []
+    for item in items:
+        lo, _, hi = str(item).replace(" ", "").partition("-")
+        ranges.append((int(lo), int(hi or lo)))
+    return ranges
+
+
+def _exclusion(ex: ExcludeSpec) -> Callable[[Task], str | None] | None:
+    """A function naming the rule that excludes a task (None when none does)."""
+    if not (ex.tasks or ex.niv2_ids or ex.datasets):
+        return None
+    ranges = _niv2_ids(ex.niv2_ids)
+
+    def rule(task: Task) -> str | None:
+        for pattern in ex.tasks:
+            if fnmatch.fnmatchcase(task.name, pattern):
+                return f"exclude.tasks: {pattern}"
+        m = re.match(r"task(\d+)_", task.name)
+        if m and any(lo <= int(m.group(1)) <= hi for lo, hi in ranges):
+            return f"exclude.niv2_ids: task {int(m.group(1))}"
+        # A source dataset shows in NIv2's task names (task846_pubmedqa_…) and in Hub repo ids.
+        where = f"{task.name} {(task.origin or task.source).location}".lower()
+        for name in ex.datasets:
+            if name.lower() in where:
+                return f"exclude.datasets: {name}"
+        return None
+
+    return rule
+
+
+HYGIENE_KEYS = ("dedup", "decontaminate", "decontamination")
+
+
+def _no_hygiene(spec: MixtureSpec, doc: YamlDoc, top: Path) -> None:
+    """Hygiene applies to a whole build, so it is set once, in the mixture being built."""
+    for key in HYGIENE_KEYS:
+        if key in spec.model_fields_set:
+            _raise(
+                f"`{key}` is set in an included mixture",
+                doc,
+                (key,),
+                hint=f"hygiene settings apply to the whole build: move `{key}` to {top}",
+            )
+
+
+def _hygiene(spec: MixtureSpec, doc: YamlDoc, root: Path) -> Hygiene:
+    from flanmix.hygiene.evalsets import lookup
+
+    sets: list[EvalSet] = []
+    for i, entry in enumerate(spec.decontaminate):
+        note = ""
+        if isinstance(entry, str):
+            try:
+                entry, note = lookup(entry)
+            except LookupError as e:
+                where = ("decontaminate", i)
+                raise SpecError(
+                    str(e), file=doc.file, path=format_path(where), line=doc.line_of(where)
+                ) from None
+        if any(s.name == entry.name for s in sets):
+            _raise(f"eval set '{entry.name}' is listed twice", doc, ("decontaminate", i))
+        sets.append(eval_set(entry, root, str(doc.file), f"decontaminate.{i}", note))
+    return Hygiene(spec.dedup, tuple(sets), spec.decontamination)
+
+
+def eval_set(entry: EvalSetSpec, root: Path, file: str, key_path: str, note: str = "") -> EvalSet:
+    """An eval set whose source is read like a task's (relative paths under `root`)."""
+    source = Task(
+        name=f"eval.{entry.name}",
+        collection="eval",
+        task_source="eval",
+        family="",
+        source=entry.source,
+        root=str(root),
+        rate=ProportionalRate(),
+        license=None,
+        file=file,
+        key_path=key_path,
+    )
+    return EvalSet(entry.name, source, tuple(entry.fields) if entry.fields else None, note)
 
 
 def _rooted_tokenizer(fewshot: FewShotSettings, root: Path) -> FewShotSettings:

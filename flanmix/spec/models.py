@@ -353,6 +353,61 @@ def _epoch(v: Any) -> Any:
     return v
 
 
+DEDUP_SCOPES = ("none", "task", "mixture")
+
+
+class EvalSetSpec(StrictModel):
+    """A held-out evaluation set: training rows must not share its n-grams."""
+
+    name: str
+    source: SourceSpec
+    fields: list[str] | None = None  # indexed fields; default: every string (or list) field
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", v):
+            raise ValueError(f"an eval set name is letters, digits, '_', '.' or '-'; got '{v}'")
+        return v
+
+
+class DecontaminationSettings(StrictModel):
+    """How training rows are checked against the eval sets (see hygiene/ngrams.py)."""
+
+    n: int = 13  # words per n-gram, as in GPT-3's and datatrove's decontamination
+    min_words: int = 8  # eval texts shorter than this are not indexed; n > length >= this: whole
+    action: Literal["drop", "flag"] = "drop"
+
+    @model_validator(mode="after")
+    def _sizes(self) -> DecontaminationSettings:
+        if not 1 <= self.min_words <= self.n:
+            raise ValueError(
+                f"need 1 <= min_words <= n, got min_words {self.min_words} and n {self.n}"
+            )
+        return self
+
+
+class ExcludeSpec(StrictModel):
+    """Tasks left out of this file's mixture (and of what it includes)."""
+
+    tasks: list[str] = []  # task names, globs allowed (`task*_mmlu_*`)
+    niv2_ids: list[int | str] = []  # NIv2 task numbers or ranges: 664, "685-737"
+    datasets: list[str] = []  # source datasets, found in the task's name or source location
+
+    @field_validator("niv2_ids")
+    @classmethod
+    def _ids(cls, v: list[int | str]) -> list[int | str]:
+        for item in v:
+            m = re.fullmatch(r"(\d+)(?:-(\d+))?", str(item).replace(" ", ""))
+            if not m:
+                raise ValueError(
+                    f"a NIv2 task id is a number or a range like 685-737, got '{item}'"
+                )
+            if m.group(2) and int(m.group(2)) < int(m.group(1)):
+                raise ValueError(f"the range '{item}' runs backwards; write it low-high")
+        return v
+
+
 class MixtureSpec(StrictModel):
     name: str
     description: str = ""
@@ -364,6 +419,11 @@ class MixtureSpec(StrictModel):
     collections: dict[str, CollectionSpec] = {}
     # keep only these template types, included mixtures too (e.g. a zero-shot-only variant)
     only_template_types: list[str] | None = None
+    exclude: ExcludeSpec = ExcludeSpec()
+    # Hygiene: set in the mixture you build (an included file's are refused, see spec/load.py).
+    dedup: Literal["none", "task", "mixture"] = "none"  # exact duplicates of rendered rows
+    decontaminate: list[str | EvalSetSpec] = []  # registry names or eval set definitions
+    decontamination: DecontaminationSettings = DecontaminationSettings()
 
     _epoch = field_validator("epoch", mode="before")(classmethod(lambda cls, v: _epoch(v)))
 

@@ -14,6 +14,8 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from flanmix.checks import task_template_types
 from flanmix.pipeline.transforms import (
+    CANDIDATE,
+    Choice,
     Layout,
     RenderWindows,
     SmallestPerKey,
@@ -129,7 +131,7 @@ def test_render_windows_counts_every_read_and_renders_only_the_window(
     rendered: dict = {}
     for leaf, packed in candidates:
         flat = array("Q", packed)
-        rendered.setdefault(leaf, []).extend(flat[0::3])
+        rendered.setdefault(leaf, []).extend(flat[0::CANDIDATE])
     assert len(rendered[("a", "zs_noopt")]) == 0
     assert len(rendered[("a", "zs_opt")]) == 40
     assert 0 < len(rendered[("b", "zs_noopt")]) < 25
@@ -140,15 +142,17 @@ def test_render_windows_counts_every_read_and_renders_only_the_window(
 
 def test_choose_takes_the_quota_smallest_rendered_keys() -> None:
     leaf = ("t", "zs_opt")
-    rows = [(h, h % 7, 10 + h) for h in (50, 10, 40, 20, 30)]  # (rank hash, position, bytes)
+    rows = [(h, h % 7, 10 + h, 0) for h in (50, 10, 40, 20, 30)]  # (rank, position, bytes, key)
     packed = [array("Q", [v for r in rows[:2] for v in r]).tobytes()]
     packed.append(array("Q", [v for r in rows[2:] for v in r]).tobytes())
-    got_leaf, (sel, valid, size) = choose((leaf, packed), {leaf: 3}, {leaf: Window(FULL)}, False)
+    got_leaf, (sel, valid, size, _, _) = choose(
+        (leaf, packed), {leaf: 3}, {leaf: Window(FULL)}, False
+    )
     assert got_leaf == leaf and valid == 5
     assert sel is not None and sel.threshold == (30, 2)
     assert size == 20 + 30 + 40  # the bytes of the three selected rows
     # A partial window that rendered fewer rows than the quota cannot decide: None.
-    _, (short, _, _) = choose((leaf, packed), {leaf: 6}, {leaf: Window(FULL // 2)}, False)
+    _, (short, *_) = choose((leaf, packed), {leaf: 6}, {leaf: Window(FULL // 2)}, False)
     assert short is None
 
 
@@ -156,9 +160,11 @@ def test_shard_count_rounds_up_and_writes_nothing_while_a_window_is_short() -> N
     leaf = ("t", "zs_opt")
     sel = choose((leaf, []), {leaf: 0}, {leaf: first_window(0, 10)}, False)[1][0]
     assert shard_count([], 100) == 1
-    assert shard_count([(leaf, (sel, 0, 100))], 100) == 1
-    assert shard_count([(leaf, (sel, 0, 101))], 100) == 2
-    assert shard_count([(leaf, (sel, 0, 101)), (("u", "zs_opt"), (None, 3, 0))], 100) == 0
+    assert shard_count([(leaf, Choice(sel, 0, 100))], 100) == 1
+    assert shard_count([(leaf, Choice(sel, 0, 101))], 100) == 2
+    assert (
+        shard_count([(leaf, Choice(sel, 0, 101)), (("u", "zs_opt"), Choice(None, 3, 0))], 100) == 0
+    )
 
 
 def test_write_shard_keeps_the_selected_copies_in_hash_order(
