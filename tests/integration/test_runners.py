@@ -49,6 +49,16 @@ def test_dataflow_dry_run_builds_every_stage_offline(gcp_env: None, tmp_path: Pa
     assert "warning: a real run would stop here: " in output and "read local files" in output
 
 
+def test_dataflow_dry_run_with_hygiene_has_the_dedup_stages(gcp_env: None, tmp_path: Path) -> None:
+    evals = tmp_path / "heldout.jsonl"
+    evals.write_text('{"id": "q1", "question": "a held out question of some length here"}\n')
+    output = dry_run(
+        tmp_path, "--runner", "dataflow", "--dedup", "mixture", "--decontaminate", str(evals)
+    )
+    steps = {line.strip() for line in output.splitlines() if line.startswith("  ")}
+    assert set(STAGES) | {"DedupParts", "GroupDedupKeys", "FindDuplicates"} <= steps
+
+
 def test_dataflow_placeholders_are_refused_before_beam(
     gcp_env: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,3 +131,11 @@ def test_matches_exactly_when_an_n_gram_is_shared(
         ]
     else:
         assert found == []
+
+
+def test_short_texts_of_several_lengths_in_one_batch() -> None:
+    texts = {k: " ".join(WORDS[:k]) for k in (8, 9, 12)}
+    idx = index(*((f"s{k}", str(k), t) for k, t in texts.items()))
+    assert idx.lengths == (8, 9, 12, 13)
+    found = idx.match([f"zulu {t} yankee" for t in texts.values()])
+    assert [[m.eval_set for m in ms] for ms in found] == [["s8"], ["s8", "s9"], ["s12", "s8", "s9"]]
