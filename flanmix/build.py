@@ -261,7 +261,10 @@ def _hashed(hygiene: dict[str, Any]) -> dict[str, Any]:
     if "decontamination" in out:
         d = dict(out["decontamination"])
         d.pop("index_bytes", None)
-        d["eval_sets"] = [{k: v for k, v in s.items() if k != "note"} for s in d["eval_sets"]]
+        # The index's digest stands for the eval texts; paths differ between machines.
+        d["eval_sets"] = [
+            {k: v for k, v in s.items() if k not in ("note", "location")} for s in d["eval_sets"]
+        ]
         out["decontamination"] = d
     return out
 
@@ -443,10 +446,11 @@ def _finalize(
             {leaf: c.selection for leaf, c in choices.items()},
             {leaf: c.excluded for leaf, c in choices.items()},
         )
-        store_bytes(f"{staging}/{EVIDENCE_FILE}", jsonl_bytes(evidence))
+        public = [{k: v for k, v in r.items() if k != "_key"} for r in evidence]
+        store_bytes(f"{staging}/{EVIDENCE_FILE}", jsonl_bytes(public))
         stats["decontamination"] = {
             "action": hygiene["decontamination"]["action"],
-            "rows": len({(r["task"], r["template_type"], r["example_id"]) for r in evidence}),
+            "rows": len({(r["task"], r["template_type"], tuple(r["_key"])) for r in evidence}),
             "by_task": contamination_counts(evidence),
         }
     write_json(f"{staging}/manifest.json", manifest)

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from flanmix.hygiene.evalsets import load_eval_texts
 from flanmix.hygiene.ngrams import build_index
 from flanmix.plan.selection import Selection
@@ -79,13 +81,15 @@ def eval_set_names(hygiene: Hygiene) -> list[str]:
 def written_evidence(
     matches: list[dict[str, Any]],
     selections: Mapping[tuple[str, str], Selection | None],
-    excluded: Mapping[tuple[str, str], tuple[int, ...]],
+    excluded: Mapping[tuple[str, str], Any],
 ) -> list[dict[str, Any]]:
     """The decontamination.jsonl records, sorted: every dropped row's, and of the flagged
-    rows those that were written (a flagged row over its quota is not in the output)."""
+    rows those that were written (a flagged row over its quota is not in the output). Each
+    keeps its row's `_key` (rank hash, position), which is not written out."""
     out = []
+    excluded = {leaf: set(np.asarray(p).tolist()) for leaf, p in excluded.items()}
     for m in matches:
-        record = {k: v for k, v in m.items() if k != "_key"}
+        record = dict(m)
         if m["action"] == "flagged":
             leaf = (m["task"], m["template_type"])
             sel = selections.get(leaf)
@@ -94,7 +98,8 @@ def written_evidence(
                 continue
         out.append(record)
     return sorted(
-        out, key=lambda r: [r[k] for k in ("task", "template_type", "example_id", "eval_set")]
+        out,
+        key=lambda r: [r[k] for k in ("task", "template_type", "example_id", "_key", "eval_set")],
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from flanmix.errors import FlanmixError, SourceError
 from flanmix.sources.files import count_task, read_shard, read_shards, source_fields
-from flanmix.sources.snapshot import cache_location, snapshot_tasks
+from flanmix.sources.snapshot import readable
 from flanmix.spec.load import EvalSet, Mixture, Task
 from flanmix.spec.load import eval_set as make_eval_set
 from flanmix.spec.models import EvalSetSpec, SourceSpec, did_you_mean
@@ -209,22 +209,11 @@ def load_eval_texts(
 
 
 def _readable(eval_set: EvalSet, cache: Path | str | None, progress: Note) -> Task:
-    """The eval set's source as a task to read: itself for files read in place, else the
-    task reading its snapshot (taken now if the cache has none)."""
-    task = eval_set.source
-    if task.source.in_place:
-        return task
-    report = snapshot_tasks([task], cache_location(cache), progress=progress)
-    snap = report.snapshots.get(task.name)
-    if snap is None:
-        why = report.failed.get(task.name, "no snapshot was taken")
-        raise SourceError(f"{_where(eval_set)}: its source failed: {why}{_noted(eval_set)}")
-    return dataclasses.replace(
-        task,
-        source=SourceSpec(kind="parquet", path=str(snap.data), id_field="example_id"),
-        origin=task.source,
-        snapshot=snap.info,
-    )
+    """The eval set's source as a task to read (its snapshot unless read in place)."""
+    try:
+        return readable(eval_set.source, cache, progress)
+    except SourceError as e:
+        raise SourceError(f"{_where(eval_set)}: its source failed: {e}{_noted(eval_set)}") from None
 
 
 def _shaped(record: dict[str, Any], src: SourceSpec) -> dict[str, Any] | None:

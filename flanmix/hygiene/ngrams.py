@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import io
 import json
-import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import lru_cache
 
 import numpy as np
 
@@ -29,7 +29,20 @@ from flanmix.sources.files import open_path
 _M = 1 << 64
 _BYTE_BASE = 0x100000001B3  # odd, so invertible mod 2^64
 _WORD_BASE = 0x9E3779B97F4A7C15
-_WORD = re.compile(r"[^\W_]+")  # letters and digits, any script
+
+
+class _WordChars(dict[int, str]):
+    """str.translate table: letters, digits and combining marks (which Devanagari, Bengali
+    or Telugu words are full of) stay; every other character becomes a space."""
+
+    def __missing__(self, code: int) -> str:
+        char = chr(code)
+        kept = char.isalnum() or unicodedata.category(char).startswith("M")
+        self[code] = char if kept else " "
+        return self[code]
+
+
+_WORD_CHARS = _WordChars()
 # ASCII bytes: lower-cased letters and digits stay, everything else becomes a separator (0).
 # Bytes >= 0x80 stay: non-ASCII texts are normalised in Python first (see _encode).
 _TABLE = bytes(
@@ -38,8 +51,11 @@ _TABLE = bytes(
 
 
 def normal_words(text: str) -> list[str]:
-    """The words n-grams are made of (for tests and for showing a match)."""
-    return _WORD.findall(text.casefold())
+    """The words n-grams are made of: NFKC-normalised (so composed and decomposed accents
+    agree), case-folded, split on anything but letters, digits and combining marks. Scripts
+    written without spaces (Chinese, Japanese, Thai) give one word per run of text, so they
+    match only whole runs."""
+    return unicodedata.normalize("NFKC", text).casefold().translate(_WORD_CHARS).split()
 
 
 def _encode(text: str) -> bytes:
@@ -50,7 +66,7 @@ def _encode(text: str) -> bytes:
     return " ".join(normal_words(text)).encode()
 
 
-@cache
+@lru_cache(maxsize=4)  # two bases and their inverses, at the size of the last batch
 def _powers(base: int, n: int) -> np.ndarray:
     out = np.empty(n, np.uint64)
     out[0] = 1

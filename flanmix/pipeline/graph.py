@@ -23,6 +23,7 @@ from flanmix.pipeline.transforms import (
     find_duplicates,
     pool_candidates,
     pool_examples,
+    resolve_choices,
     shard_count,
     write_shard,
 )
@@ -96,12 +97,30 @@ def build_graph(
             rendered.candidates
             | "DedupParts" >> beam.FlatMap(dedup_parts, layout.leaf_ids, dedup_buckets)
             | "GroupDedupKeys" >> beam.GroupByKey()
-            | "FindDuplicates" >> beam.FlatMap(find_duplicates, leaves)
+            | "FindDuplicates"
+            >> beam.FlatMap(find_duplicates, leaves).with_outputs(
+                "contested", "contested_counts", main="within"
+            )
         )
+        # Rows whose text another leaf also holds are settled once the leaves have chosen:
+        # only a copy that its own leaf selects can make another copy a duplicate.
         choices = (
-            {"candidates": rendered.candidates, "duplicates": duplicates}
+            {
+                "candidates": rendered.candidates,
+                "duplicates": duplicates.within,
+                "contested": duplicates.contested_counts,
+            }
             | "GroupCandidates" >> beam.CoGroupByKey()
             | "Choose" >> beam.Map(choose_deduplicated, quotas, windows, repeats)
+            | "CollectLeafChoices" >> beam.combiners.ToList()
+            | "ResolveDuplicates"
+            >> beam.FlatMap(
+                resolve_choices,
+                beam.pvalue.AsList(duplicates.contested),
+                windows,
+                leaves,
+                repeats,
+            )
         )
     num_shards = (
         choices

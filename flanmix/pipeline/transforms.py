@@ -19,11 +19,10 @@ from apache_beam.utils.windowed_value import WindowedValue
 
 from flanmix.hashing import stable_hash
 from flanmix.hygiene.checks import Checks
-from flanmix.hygiene.dedup import dedup_key
+from flanmix.hygiene.dedup import Choice, dedup_key, resolve, split_duplicates
 from flanmix.hygiene.ngrams import Match, NgramIndex
 from flanmix.plan.selection import (
     RankKey,
-    Selection,
     Window,
     copies_of,
     keys_to_read,
@@ -174,7 +173,7 @@ class RenderWindows(beam.DoFn):
                     counts[(leaf, str(reason))] += 1
                     continue
                 rendered.append(Rendered(leaf, window.copies, rank, position, row))
-            if len(rendered) >= CHECK_ROWS:
+            if len(rendered) >= CHECK_ROWS or _text_bytes(rendered) >= CHECK_BYTES:
                 yield from self._keep(rendered, candidates, counts)
         yield from self._keep(rendered, candidates, counts)
         for leaf in candidates:
@@ -218,7 +217,17 @@ class RenderWindows(beam.DoFn):
         rendered.clear()
 
 
-CHECK_ROWS = 256  # rendered rows checked against the eval sets in one numpy pass
+# Rendered rows checked against the eval sets in one numpy pass: at most this many rows and
+# about this much text (the pass's arrays take ~40 bytes per byte of text).
+CHECK_ROWS = 256
+CHECK_BYTES = 1 << 20
+
+
+def _text_bytes(rendered: list[Rendered]) -> int:
+    """The batch's text (counted only once it could be over: few-shot rows are long)."""
+    if len(rendered) < 16:
+        return 0
+    return sum(len(r.row["inputs"]) + len(r.row["targets"]) for r in rendered)
 
 
 class Rendered(NamedTuple):
@@ -343,27 +352,17 @@ class SmallestPerKey(beam.CombineFn):
 CANDIDATE = 4  # a candidate's packed fields: rank hash, position, bytes, dedup key
 
 
-class Choice(NamedTuple):
-    """A leaf's outcome: its selection (None when its window was too small), how many window
-    rows rendered and were no duplicates, the bytes its selected rows take (copies included),
-    its duplicates, and the positions of those the selection would otherwise write."""
-
-    selection: Selection | None
-    valid: int
-    bytes: int
-    duplicates: int = 0
-    excluded: tuple[int, ...] = ()
-
-
 def choose(
     item: tuple[Leaf, Iterable[bytes]],
     quotas: dict[Leaf, int],
     windows: dict[Leaf, Window],
     repeats: bool,
     duplicates: Iterable[bytes] = (),
+    contested: int = 0,
 ) -> tuple[Leaf, Choice]:
-    """Select a leaf's quota among its window rows that rendered and are not duplicates (see
-    plan.selection and find_duplicates)."""
+    """Select a leaf's quota among its window rows that rendered and are not duplicates
+    within the leaf (see plan.selection and hygiene.dedup). `contested` rows have a twin in
+    another leaf: the choice carries that many keys past its threshold, for `resolve`."""
     leaf, packed = item
     # numpy, not Python tuples: a leaf's window may hold millions of rows.
     rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, CANDIDATE)
@@ -371,7 +370,7 @@ def choose(
     hashes, positions, sizes = (rows[order, i] for i in range(3))
     dropped = np.frombuffer(b"".join(duplicates), dtype=np.uint64)
     lost = np.isin(positions, dropped)  # a leaf renders each position once
-    all_hashes, all_positions = hashes, positions.astype(np.int64)
+    excluded = np.sort(positions[lost].astype(np.int64))
     hashes, positions, sizes = hashes[~lost], positions[~lost], sizes[~lost]
     quota, window = quotas[leaf], windows[leaf]
     needed = keys_to_read(quota, window, len(hashes), repeats)
@@ -381,26 +380,36 @@ def choose(
     if sel is None:
         return leaf, Choice(None, len(hashes), 0, n_lost)
     copies = copies_of([sel], np.zeros(len(hashes), np.int64), hashes, positions.astype(np.int64))
-    zeros = np.zeros(len(all_hashes), np.int64)
-    excluded = all_positions[lost & (copies_of([sel], zeros, all_hashes, all_positions) > 0)]
+    ladder = np.zeros((0, 2), np.uint64)
+    if contested and not sel.full_passes and sel.threshold is not None:
+        ladder = np.stack([hashes, positions], axis=1)[quota - 1 : quota + contested]
     return leaf, Choice(
         sel,
         len(hashes),
         int((copies * sizes.astype(np.int64)).sum()),
         n_lost,
-        tuple(sorted(excluded.tolist())),
+        excluded,  # every duplicate, not only those below the threshold: `resolve` may raise it
+        ladder,
     )
 
 
 def choose_deduplicated(
-    item: tuple[Leaf, dict[str, list[bytes]]],
+    item: tuple[Leaf, dict[str, list[Any]]],
     quotas: dict[Leaf, int],
     windows: dict[Leaf, Window],
     repeats: bool,
 ) -> tuple[Leaf, Choice]:
-    """`choose`, from a CoGroupByKey of the candidates and the duplicates."""
+    """`choose`, from a CoGroupByKey of the candidates, the duplicates within the leaf and
+    the number of its rows with a twin in another leaf."""
     leaf, grouped = item
-    return choose((leaf, grouped["candidates"]), quotas, windows, repeats, grouped["duplicates"])
+    return choose(
+        (leaf, grouped["candidates"]),
+        quotas,
+        windows,
+        repeats,
+        grouped["duplicates"],
+        sum(grouped["contested"]),
+    )
 
 
 def dedup_parts(
@@ -421,20 +430,32 @@ def dedup_parts(
         yield b, out[bucket == b].tobytes()
 
 
-def find_duplicates(
-    item: tuple[int, Iterable[bytes]], leaves: list[Leaf]
-) -> Iterator[tuple[Leaf, bytes]]:
-    """Per dedup key, every row but the one with the smallest (rank hash, leaf, position):
-    the duplicates, as (leaf, packed positions)."""
+def find_duplicates(item: tuple[int, Iterable[bytes]], leaves: list[Leaf]) -> Iterator[Any]:
+    """One key bucket's duplicates (see hygiene.dedup.split_duplicates). Main output: (leaf,
+    packed positions) of the rows with a twin in their own leaf. Tagged "contested": the
+    packed rows of keys held by several leaves; "contested_counts": (leaf, their number)."""
     _, packed = item
     rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, 4)
-    order = np.lexsort((rows[:, 3], rows[:, 2], rows[:, 1], rows[:, 0]))
-    rows = rows[order]
-    repeat = np.zeros(len(rows), bool)
-    repeat[1:] = rows[1:, 0] == rows[:-1, 0]
-    lost = rows[repeat]
-    for leaf_id in np.unique(lost[:, 2]).tolist():
-        yield leaves[leaf_id], np.sort(lost[lost[:, 2] == leaf_id, 3]).tobytes()
+    within, contested = split_duplicates(rows)
+    for leaf_id in np.unique(within[:, 2]).tolist():
+        yield leaves[leaf_id], np.sort(within[within[:, 2] == leaf_id, 3]).tobytes()
+    if len(contested):
+        yield beam.pvalue.TaggedOutput("contested", contested.tobytes())
+        ids, counts = np.unique(contested[:, 2], return_counts=True)
+        for leaf_id, n in zip(ids.tolist(), counts.tolist(), strict=True):
+            yield beam.pvalue.TaggedOutput("contested_counts", (leaves[leaf_id], n))
+
+
+def resolve_choices(
+    choices: list[tuple[Leaf, Choice]],
+    contested: list[bytes],
+    windows: dict[Leaf, Window],
+    leaves: list[Leaf],
+    repeats: bool,
+) -> list[tuple[Leaf, Choice]]:
+    """The choices once rows whose twin another leaf selects are dropped (hygiene.dedup)."""
+    rows = np.frombuffer(b"".join(contested), dtype=np.uint64).reshape(-1, 4)
+    return sorted(resolve(dict(choices), rows, windows, leaves, repeats).items())
 
 
 def shard_count(choices: list[tuple[Leaf, Choice]], max_shard_bytes: int) -> int:
@@ -475,11 +496,15 @@ def write_shard(
     """Write output shard `index`: the selected spill rows of its hash range, in hash order."""
     selections = [choices[leaf].selection if leaf in choices else None for leaf in leaves]
     # Duplicates the selections would write, as leaf_id << 40 | position (positions < 2^40).
-    excluded = np.array(
-        sorted((i << 40) | p for i, leaf in enumerate(leaves) for p in choices[leaf].excluded)
-        if choices
-        else [],
-        np.int64,
+    excluded = np.sort(
+        np.concatenate(
+            [np.zeros(0, np.int64)]
+            + [
+                (np.int64(i) << 40) | choices[leaf].excluded.astype(np.int64)
+                for i, leaf in enumerate(leaves)
+                if leaf in choices
+            ]
+        )
     )
 
     def keep(table: Any) -> np.ndarray:

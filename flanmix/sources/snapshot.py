@@ -624,3 +624,21 @@ def prepare_sources(
     for name in sorted(set(report.failed) - set(fatal)):
         progress(f"optional task {name} left out: its source failed")
     return with_snapshots(mixture, report), report.failed
+
+
+def readable(task: Task, cache: Path | str | None = None, progress: Note = lambda _: None) -> Task:
+    """A task outside any mixture (an eval set, self-improve questions) as a build would read
+    it: itself for files read in place, else reading its snapshot (taken now if missing).
+    Raises SourceError with the reason when the snapshot fails."""
+    if task.source.in_place:
+        return task
+    report = snapshot_tasks([task], cache_location(cache), progress=progress)
+    snap = report.snapshots.get(task.name)
+    if snap is None:
+        raise SourceError(report.failed.get(task.name, "no snapshot was taken"))
+    return dataclasses.replace(
+        task,
+        source=SourceSpec(kind="parquet", path=str(snap.data), id_field="example_id"),
+        origin=task.source,
+        snapshot=snap.info,
+    )

@@ -384,14 +384,20 @@ def _exclusion(ex: ExcludeSpec) -> Callable[[Task], str | None] | None:
         m = re.match(r"task(\d+)_", task.name)
         if m and any(lo <= int(m.group(1)) <= hi for lo, hi in ranges):
             return f"exclude.niv2_ids: task {int(m.group(1))}"
-        # A source dataset shows in NIv2's task names (task846_pubmedqa_…) and in Hub repo ids.
-        where = f"{task.name} {(task.origin or task.source).location}".lower()
+        # A source dataset shows in NIv2's task names (task846_pubmedqa_…) and in Hub repo ids,
+        # as whole words: `copa` is not `trianglecopa`.
+        where = _tokens(f"{task.name} {(task.origin or task.source).location}")
         for name in ex.datasets:
-            if name.lower() in where:
+            want = _tokens(name)
+            if any(where[i : i + len(want)] == want for i in range(len(where))):
                 return f"exclude.datasets: {name}"
         return None
 
     return rule
+
+
+def _tokens(text: str) -> list[str]:
+    return [t for t in re.split(r"[^a-z0-9]+", text.lower()) if t]
 
 
 HYGIENE_KEYS = ("dedup", "decontaminate", "decontamination")

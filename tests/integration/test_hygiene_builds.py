@@ -108,6 +108,37 @@ def test_dedup_duplicates_beyond_the_window_widen_it(
     check_accounting(result.stats)
 
 
+BOTH_TYPES = """\
+name: both
+seed: 2
+templates_dir: templates
+epoch: {total: 60}
+dedup: task
+collections:
+  c:
+    template_types: {zs_opt: 1, zs_noopt: 1}
+    tasks:
+      t: {templates: echo, source: {kind: jsonl, path: data/t.jsonl, id_field: id}}
+"""
+
+
+def test_two_template_types_rendering_the_same_text_each_fill_their_quota(
+    make_mixture: Callable[..., Path], tmp_path: Path
+) -> None:
+    """The echo template renders zs_opt and zs_noopt alike: every text is written once, by
+    the leaf whose copy has the smaller hash, and each leaf still gets its 30 rows."""
+    records = [{"id": f"r{i}", "text": f"text {i}", "label": "x"} for i in range(100)]
+    path = make_mixture(BOTH_TYPES, data={"t.jsonl": records}, templates={"echo": ECHO})
+    result = build(load_mixture(str(path)), tmp_path / "out")
+    rows = read_rows(tmp_path / "out")
+    assert len(rows) == 60 == len({r["inputs"] for r in rows})
+    assert {leaf["leaf"]: leaf["written"] for leaf in result.stats["leaves"]} == {
+        "t/zs_noopt": 30,
+        "t/zs_opt": 30,
+    }
+    check_accounting(result.stats)
+
+
 TWO_TASKS = """\
 name: two
 seed: 1

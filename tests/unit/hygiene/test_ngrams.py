@@ -139,3 +139,13 @@ def test_short_texts_of_several_lengths_in_one_batch() -> None:
     assert idx.lengths == (8, 9, 12, 13)
     found = idx.match([f"zulu {t} yankee" for t in texts.values()])
     assert [[m.eval_set for m in ms] for ms in found] == [["s8"], ["s8", "s9"], ["s12", "s8", "s9"]]
+
+
+def test_combining_marks_stay_in_words_and_composed_forms_agree() -> None:
+    import unicodedata
+
+    assert normal_words("हिन्दी भाषा") == ["हिन्दी", "भाषा"]
+    text = "Le café était fermé après la réunion du comité économique régional hier soir"
+    idx = index(("fr", "1", unicodedata.normalize("NFC", text)))
+    [found] = idx.match([unicodedata.normalize("NFD", text)])
+    assert found and found[0].eval_set == "fr"

@@ -145,7 +145,7 @@ def test_choose_takes_the_quota_smallest_rendered_keys() -> None:
     rows = [(h, h % 7, 10 + h, 0) for h in (50, 10, 40, 20, 30)]  # (rank, position, bytes, key)
     packed = [array("Q", [v for r in rows[:2] for v in r]).tobytes()]
     packed.append(array("Q", [v for r in rows[2:] for v in r]).tobytes())
-    got_leaf, (sel, valid, size, _, _) = choose(
+    got_leaf, (sel, valid, size, *_) = choose(
         (leaf, packed), {leaf: 3}, {leaf: Window(FULL)}, False
     )
     assert got_leaf == leaf and valid == 5

@@ -312,11 +312,12 @@ def test_exclude_by_dataset_in_the_task_name_or_source_location(
                 "      hub_medical: {templates: tiny, "
                 "source: {kind: hub, repo_id: qiaojin/PubMedQA}}",  # in the Hub repo id
                 task_line("medqa", "data/medqa.jsonl"),  # a near miss stays
+                task_line("task1665_trainglepubmedqa_z"),  # not a whole word: stays
             ]
         ),
     )
     mixture = load_mixture(str(make_mixture(text, data)))
-    assert sorted(mixture.tasks) == ["a", "medqa"]
+    assert sorted(mixture.tasks) == ["a", "medqa", "task1665_trainglepubmedqa_z"]
     assert mixture.excluded == {
         "hub_medical": "exclude.datasets: PubMedQA",
         "local_medical": "exclude.datasets: PubMedQA",
