@@ -32,6 +32,7 @@ from flanmix.publish.parquet import store_bytes
 from flanmix.publish.spill import bucket_count
 from flanmix.publish.summary import ShardCounts, summarize, summary_markdown
 from flanmix.render.fewshot import disjoint_pool_tasks
+from flanmix.selfimprove.collect import collected_stats
 from flanmix.sources.files import TaskCount, count_task, is_url, read_shards
 from flanmix.sources.snapshot import (
     cache_location,
@@ -453,6 +454,9 @@ def _finalize(
             "rows": len({(r["task"], r["template_type"], tuple(r["_key"])) for r in evidence}),
             "by_task": contamination_counts(evidence),
         }
+    collected = {n: c for n, t in sorted(mixture.tasks.items()) if (c := collected_stats(t))}
+    if collected:  # self-improve tasks: what their collect step kept
+        stats["self_improve"] = collected
     write_json(f"{staging}/manifest.json", manifest)
     write_json(f"{staging}/stats.json", stats)
     counts_seen = ShardCounts()

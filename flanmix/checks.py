@@ -11,7 +11,7 @@ from flanmix.render.render import leaf_context, usable_templates
 from flanmix.render.templates import CompiledFamily, CompiledTemplate, compile_family
 from flanmix.render.tokenize import token_counter
 from flanmix.sources.files import list_files, source_fields
-from flanmix.spec.load import Mixture
+from flanmix.spec.load import Mixture, parse_leaf_type
 from flanmix.spec.models import did_you_mean
 
 
@@ -61,6 +61,15 @@ def check_mixture(mixture: Mixture) -> dict[str, CompiledFamily]:
         if not task.source.in_place:
             continue  # fields are known once the source is snapshotted (build checks again)
         fields = set(source_fields(task))
+        group = task.fewshot.group_field
+        if group and group not in fields and any(parse_leaf_type(lt)[1] for lt in types):
+            raise SpecError(
+                f"few-shot `group_field: {group}` is not a field of task '{task_name}' (it "
+                f"has: {', '.join(sorted(fields))})",
+                file=task.file,
+                path=f"collections.{task.collection}.fewshot.group_field",
+                hint=did_you_mean(group, sorted(fields)),
+            )
         for t in used.values():
             missing = sorted(t.fields - fields - provided)
             if missing:

@@ -40,13 +40,15 @@ def _register() -> None:
         preview,
         push,
         report,
+        self_improve,
         snapshot,
         sources,
         templates,
         validate,
     )
 
-    for module in (validate, plan, snapshot, sources, build, push, report, preview, templates, env):
+    modules = (validate, plan, snapshot, sources, build, push, report, preview, templates)
+    for module in (*modules, self_improve, env):
         cli.add_command(module.command)
 
 

@@ -17,6 +17,8 @@ from flanmix.publish.summary import (
     CONTAMINATION_HEADER,
     DROP_HEADER,
     LENGTH_HEADER,
+    SELF_IMPROVE_HEADER,
+    SELF_IMPROVE_NOTE,
     SHARE_HEADER,
     TASK_HEADER,
     ReportError,
@@ -29,6 +31,7 @@ from flanmix.publish.summary import (
     length_rows,
     load_build,
     pct,
+    self_improve_rows,
     share_rows,
     summarize,
     summary_markdown,
@@ -403,5 +406,8 @@ def index_html(summary: Summary, manifest: dict[str, Any]) -> str:
             parts.append(_html_table(CONTAMINATION_HEADER, "llr", contamination_rows(summary)))
         else:
             parts.append("<p>No row shares an n-gram with the eval sets.</p>")
+    if summary.self_improve:
+        parts += ["<h2>Self-improvement</h2>", f"<p>{e(SELF_IMPROVE_NOTE)}</p>"]
+        parts.append(_html_table(SELF_IMPROVE_HEADER, "lrrrrr", self_improve_rows(summary)))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

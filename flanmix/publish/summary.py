@@ -85,6 +85,7 @@ class Summary:
     # Rows sharing n-grams with an eval set, per (task, eval set); `action` is drop or flag.
     contamination: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
     contamination_action: str = ""
+    self_improve: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -189,6 +190,7 @@ def summarize(
             for eval_set, n in sets.items()
         ],
         contamination_action=stats.get("decontamination", {}).get("action", ""),
+        self_improve=dict(stats.get("self_improve", {})),
     )
 
 
@@ -405,6 +407,32 @@ def contamination_note(summary: Summary) -> str:
 
 
 CONTAMINATION_HEADER = ["task", "eval set", "rows"]
+SELF_IMPROVE_HEADER = [
+    "task",
+    "questions",
+    "kept",
+    "paths kept",
+    "mean confidence",
+    "samples without an answer",
+]
+SELF_IMPROVE_NOTE = (
+    "Self-improvement tasks hold reasoning paths a model sampled for unlabeled questions, kept "
+    "where a majority of its samples agreed on the answer."
+)
+
+
+def self_improve_rows(summary: Summary) -> list[list[str]]:
+    return [
+        [
+            task,
+            f"{s['questions']:,}",
+            f"{s['kept_questions']:,}",
+            f"{s['paths_kept']:,}",
+            f"{s['mean_confidence']:.2f}",
+            f"{s['extraction_failures']:,}",
+        ]
+        for task, s in summary.self_improve.items()
+    ]
 
 
 def contamination_rows(summary: Summary) -> list[list[str]]:
@@ -465,4 +493,7 @@ def summary_markdown(summary: Summary, level: int = 3) -> str:
             lines += _table(CONTAMINATION_HEADER, "llr", contamination_rows(summary))
         else:
             lines.append("No row shares an n-gram with the eval sets.")
+    if summary.self_improve:
+        lines += ["", f"{h} Self-improvement", "", SELF_IMPROVE_NOTE, ""]
+        lines += _table(SELF_IMPROVE_HEADER, "lrrrrr", self_improve_rows(summary))
     return "\n".join(lines) + "\n"

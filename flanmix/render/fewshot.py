@@ -99,11 +99,14 @@ def exemplar_candidates(
     Fisher-Yates step per candidate: a prompt usually needs only its first few."""
     rng = seeded_rng(leaf.seed, leaf.task, query.example_id, "exemplar")
     order = list(_source_order(pool))
+    group = leaf.fewshot.group_field
+    own = query.fields.get(group) if group else None
     for i in range(len(order)):
         j = rng.randrange(i, len(order))
         order[i], order[j] = order[j], order[i]
         e = pool[order[i]]
-        if e.position != query.position and e.example_id != query.example_id:
+        same_group = group is not None and e.fields.get(group) == own
+        if e.position != query.position and e.example_id != query.example_id and not same_group:
             yield e
 
 

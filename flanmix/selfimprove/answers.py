@@ -13,7 +13,9 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-ANSWER_PATTERN = r"[Tt]he answer is:?\s*(.+?)\s*(?:\.\s*)?$"
+# The answer runs to the end of its sentence (a full stop before a space or the line's end:
+# "$1,200.50" keeps its decimal point) or of the line.
+ANSWER_PATTERN = r"[Tt]he answer is:?\s*(.+?)\s*(?:\.(?=\s|$)|$)"
 KINDS = ("number", "text", "choice")
 
 _NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")

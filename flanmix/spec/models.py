@@ -217,6 +217,9 @@ class FewShotSettings(StrictModel):
     tokenizer: str = "whitespace"  # whitespace | characters | tokenizer.json | *.model
     exemplar_pool: Literal["shared", "disjoint"] = "shared"  # disjoint: pool rows are no targets
     pool_size: int = 64  # per task, chosen by hash: bounded memory whatever the task's size
+    # Exemplars never share this field's value with the query (self-improve paths of one
+    # question: another path to the same question would give the answer away).
+    group_field: str | None = None
 
     @field_validator("formats")
     @classmethod
