@@ -454,9 +454,14 @@ def _finalize(
             "rows": len({(r["task"], r["template_type"], tuple(r["_key"])) for r in evidence}),
             "by_task": contamination_counts(evidence),
         }
-    collected = {n: c for n, t in sorted(mixture.tasks.items()) if (c := collected_stats(t))}
-    if collected:  # self-improve tasks: what their collect step kept
-        stats["self_improve"] = collected
+    # Self-improve tasks: what their collect step kept, once per collect folder (the CoT and
+    # direct tasks of one round read the same folder).
+    rounds: dict[str, tuple[list[str], dict[str, Any]]] = {}
+    for name, task in sorted(mixture.tasks.items()):
+        if (c := collected_stats(task)) is not None:
+            rounds.setdefault(json.dumps(c, sort_keys=True), ([], c))[0].append(name)
+    if rounds:
+        stats["self_improve"] = {", ".join(names): c for names, c in rounds.values()}
     write_json(f"{staging}/manifest.json", manifest)
     write_json(f"{staging}/stats.json", stats)
     counts_seen = ShardCounts()

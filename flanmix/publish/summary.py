@@ -432,6 +432,11 @@ def self_improve_rows(summary: Summary) -> list[list[str]]:
             f"{s['extraction_failures']:,}",
         ]
         for task, s in summary.self_improve.items()
+        if "unreadable" not in s
+    ] + [
+        [task, s["unreadable"], "", "", "", ""]
+        for task, s in summary.self_improve.items()
+        if "unreadable" in s
     ]
 
 

@@ -18,7 +18,9 @@ from decimal import Decimal, InvalidOperation
 ANSWER_PATTERN = r"[Tt]he answer is:?\s*(.+?)\s*(?:\.(?=\s|$)|$)"
 KINDS = ("number", "text", "choice")
 
-_NUMBER = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_NUMBER = re.compile(r"-?(?:\d+(?:\.\d+)?|\.\d+)(?:[eE][-+]?\d+)?")
+_CURRENCY = re.compile(r"[$€£¥]")
+_GROUPED = re.compile(r"(?<=\d)[, ](?=\d{3}(?!\d))")  # 1,200 and 1 200, not 3 1/2
 _LETTER = re.compile(r"^\(?([A-Za-z])(?:[).:]|\s|$)")
 _ARTICLES = {"a", "an", "the"}
 
@@ -50,11 +52,13 @@ def compile_pattern(pattern: str) -> re.Pattern[str]:
 def normalize(answer: str, kind: str) -> str | None:
     """The form votes compare; None when the answer has none (no number, no letter)."""
     if kind == "number":
-        m = _NUMBER.search(answer.replace(" ", ""))
+        text = _CURRENCY.sub("", answer.replace("\u2212", "-"))  # -$5 is -5
+        text = re.sub(r"-\s+(?=[\d.])", "-", _GROUPED.sub("", text))
+        m = _NUMBER.search(text)
         if not m:
             return None
         try:
-            value = Decimal(m.group().replace(",", ""))
+            value = Decimal(m.group())
         except InvalidOperation:
             return None
         return format(value.normalize(), "f") if value != 0 else "0"
@@ -65,12 +69,27 @@ def normalize(answer: str, kind: str) -> str | None:
     return " ".join(words) or None
 
 
+def _answer(m: re.Match[str]) -> str:
+    return (m.group(1) if m.re.groups else m.group()).strip()
+
+
+_SENTENCE_END = re.compile(r"[.!?:;)\]](?=\s|$)|\n")
+
+
 def extract(completion: str, pattern: re.Pattern[str], kind: str) -> Extracted | None:
-    """The completion's last answer, or None when the pattern never matches."""
+    """The completion's last answer, or None when the pattern never matches. A completion
+    that concludes twice with different answers has no answer (normal form None). The
+    rationale is the text before the first conclusion, cut back to the end of its last
+    sentence ("… = 72. So the answer is 72." gives "… = 72.")."""
     matches = list(pattern.finditer(completion))
     if not matches:
         return None
     m = matches[-1]
-    raw = (m.group(1) if pattern.groups else m.group()).strip()
-    rationale = completion[: m.start()].strip()
-    return Extracted(raw, normalize(raw, kind), rationale)
+    raw = _answer(m)
+    normal = normalize(raw, kind)
+    if any(normalize(_answer(e), kind) != normal for e in matches[:-1]):
+        normal = None
+    before = completion[: matches[0].start()]  # an agreeing restatement is not reasoning
+    ends = [e.end() for e in _SENTENCE_END.finditer(before)]
+    rationale = (before[: ends[-1]] if ends else before).strip()
+    return Extracted(raw, normal, rationale)

@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 
 from flanmix.errors import FlanmixError
 from flanmix.hashing import file_sha256
+from flanmix.hygiene.dedup import normal_text
 from flanmix.selfimprove.answers import compile_pattern
 from flanmix.selfimprove.prompts import Exemplar
 from flanmix.selfimprove.vote import majority
@@ -88,16 +89,26 @@ def read_questions(
     return out
 
 
+EXEMPLAR_FIELDS = ("question", "rationale", "answer")
+
+
 def read_exemplars(task: Task, cache: Path | str | None = None) -> list[Exemplar]:
-    """Worked examples: `question`, `rationale` and `answer` fields (a collect output works
-    too, so a second round can take the first round's paths as exemplars)."""
-    out = [
-        Exemplar(*(_field(f, k, task.file).strip() for k in ("question", "rationale", "answer")))
-        for _, f in records(task, cache)
-    ]
+    """Worked examples: `question`, `rationale` and `answer` fields. A collect output works
+    too, so a second round can take the first round's paths as exemplars: of several paths
+    to one question, the first is taken, so a prompt never shows one question twice."""
+    out: dict[str, Exemplar] = {}
+    for _, fields in records(task, cache):
+        missing = [k for k in EXEMPLAR_FIELDS if k not in fields]
+        if missing:
+            raise FlanmixError(
+                f"exemplars {task.file}: no field(s) {', '.join(missing)} (fields: "
+                f"{', '.join(sorted(fields))}); exemplars need question, rationale and answer"
+            )
+        e = Exemplar(*(str(fields[k] or "").strip() for k in EXEMPLAR_FIELDS))
+        out.setdefault(normal_text(e.question), e)
     if not out:
         raise FlanmixError(f"exemplars {task.file}: the file has no records")
-    return out
+    return list(out.values())
 
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> None:
@@ -163,6 +174,8 @@ def read_samples(path: Path, known: dict[str, dict[str, Any]]) -> dict[str, list
             continue
         if "completions" in row:
             got = row["completions"] if row["completions"] is not None else []
+            # A failed sample (null) is kept as an empty completion: an extraction failure.
+            got = [c if c is not None else "" for c in got] if isinstance(got, list) else got
             if not isinstance(got, list) or not all(isinstance(c, str) for c in got):
                 raise FlanmixError(
                     f"samples {path}, row {i}: `completions` is not a list of strings"
@@ -202,6 +215,8 @@ def collect(
         pattern = compile_pattern(settings.pattern)
     except ValueError as e:
         raise FlanmixError(str(e)) from None
+    if out.exists() and not out.is_dir():
+        raise FlanmixError(f"{out} is a file; give --out a folder (collect writes three files)")
     if out.exists() and not overwrite:
         raise FlanmixError(f"{out} exists; pass --overwrite to replace it")
     requests = read_requests(prompts)
@@ -258,9 +273,12 @@ def collect(
         if isinstance(e, OSError):
             raise FlanmixError(f"cannot write {out}: {e}; nothing was written") from None
         raise
-    if out.exists():
-        shutil.rmtree(out)
+    old = out.with_name(f".{out.name}.old")
+    if out.exists():  # set aside, not deleted, until the new folder is in place
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
     staging.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
     return stats
 
 
@@ -294,5 +312,8 @@ def collected_stats(task: Task) -> dict[str, Any] | None:
     path = Path(task.source_pattern()).with_name(STATS_FILE)
     if "://" in str(source.path) or not path.is_file():
         return None
-    data: dict[str, Any] = json.loads(path.read_text())
+    try:
+        data: dict[str, Any] = json.loads(path.read_text())
+    except ValueError as e:
+        return {"unreadable": f"{path}: {e}"}
     return data

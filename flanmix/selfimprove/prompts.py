@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from flanmix.errors import FlanmixError
 from flanmix.hashing import stable_hash
 from flanmix.hygiene.dedup import normal_text
 
@@ -53,8 +54,16 @@ def answer_requests(
     sampling: Sampling,
 ) -> Iterator[dict[str, Any]]:
     """One request per (question id, question). The exemplars are the first `shots` of the
-    set (a fixed prompt, as in the paper), skipping one that is the question itself."""
+    set (a fixed prompt, as in the paper), skipping one that is the question itself. A
+    question id that repeats is an error: request ids must be unique."""
+    seen: set[str] = set()
     for question_id, question in questions:
+        if question_id in seen:
+            raise FlanmixError(
+                f"question id '{question_id}' repeats: request ids would not be unique; give "
+                "--id-field a field whose values are unique (or leave it out: row numbers)"
+            )
+        seen.add(question_id)
         mine = [e for e in exemplars if normal_text(e.question) != normal_text(question)]
         yield {
             "request_id": f"{name}/{question_id}",

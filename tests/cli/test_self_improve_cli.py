@@ -138,7 +138,7 @@ def test_prompts_refuses_exemplars_without_rationales(tmp_path: Path) -> None:
         "self-improve", "prompts", "--exemplars", str(exemplars), "--mode", "new-questions",
         "-o", str(tmp_path / "r.jsonl"),
     )  # fmt: skip
-    assert code == 1 and f"{exemplars}: no field 'rationale' (fields: answer, question)" in text
+    assert code == 1 and f"{exemplars}: no field(s) rationale (fields: answer, question)" in text
 
 
 def new_question_prompts(tmp_path: Path, seed: int, name: str) -> list[dict[str, Any]]:
@@ -629,3 +629,41 @@ def test_a_failure_while_writing_leaves_no_half_folder(
     assert code == 1 and len(calls) == 2
     assert not out.exists()
     assert not (tmp_path / ".collected.partial").exists()
+
+
+# --- after review ---------------------------------------------------------------------------
+
+
+def test_prompts_refuses_a_repeated_question_id(tmp_path: Path) -> None:
+    exemplars = write_jsonl(tmp_path / "ex.jsonl", EXEMPLARS[:2])
+    questions = write_jsonl(
+        tmp_path / "q.jsonl", [{"qid": "a", "question": "1+1?"}, {"qid": "a", "question": "2+2?"}]
+    )
+    code, text = run(
+        "self-improve", "prompts", "--exemplars", str(exemplars), "--questions", str(questions),
+        "--id-field", "qid", "--out", str(tmp_path / "r.jsonl"),
+    )  # fmt: skip
+    assert code == 1 and "question id 'a' repeats" in one_line(text)
+    assert not (tmp_path / "r.jsonl").exists()
+
+
+def test_collect_counts_null_samples_and_refuses_a_file_as_out(tmp_path: Path) -> None:
+    prompts = write_jsonl(tmp_path / "p.jsonl", [{"request_id": "r1", "question": "1+1?"}])
+    samples = write_jsonl(
+        tmp_path / "s.jsonl",
+        [{"request_id": "r1", "completions": ["1 + 1 = 2. The answer is 2.", None]}],
+    )
+    code, text = run(
+        "self-improve", "collect", "--prompts", str(prompts), "--samples", str(samples),
+        "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert code == 0, text
+    stats = json.loads((tmp_path / "out" / "self_improve.json").read_text())
+    assert stats["extraction_failures"] == 1 and stats["kept_questions"] == 1
+    (tmp_path / "file").write_text("x")
+    code, text = run(
+        "self-improve", "collect", "--prompts", str(prompts), "--samples", str(samples),
+        "--out", str(tmp_path / "file"), "--overwrite",
+    )  # fmt: skip
+    assert code == 1 and "is a file; give --out a folder" in one_line(text)
+    assert (tmp_path / "file").read_text() == "x"

@@ -139,7 +139,7 @@ collections:
   self_improve:
     weight: 0.5
     template_types: {{zs_noopt: 1, fs_noopt: 1}}
-    rate: {{rule: proportional, cap: 1000}}
+    rate: {{rule: fixed, value: 1}}  # the four formats equally
     fewshot: {{formats: [x_shot], shots: 2, candidates: 12, group_field: question_id}}
     tasks:
       gsm8k_self_improve_cot:
@@ -162,9 +162,15 @@ def test_a_build_mixes_the_four_formats_as_configured(rounds: dict, tmp_path: Pa
         for tt in ("zs_noopt", "fs_noopt+x_shot")
     ]
     assert all(leaves[name]["written"] > 0 for name in four), leaves.keys()
+    quotas = [leaves[name]["quota"] for name in four]
+    assert max(quotas) - min(quotas) <= 1, quotas  # balanced as configured
     for leaf in leaves.values():  # balanced as planned
         assert leaf["written"] == leaf["quota"] or leaf["dropped"].get("no_exemplars"), leaf
-    assert result.stats["self_improve"]["gsm8k_self_improve_cot"]["kept_questions"] == 100
+    (collected,) = result.stats["self_improve"].values()  # both tasks read one collect folder
+    assert collected["kept_questions"] == 100
+    assert list(result.stats["self_improve"]) == [
+        "gsm8k_self_improve_cot, gsm8k_self_improve_direct"
+    ]
     rows = pads.dataset(tmp_path / "out" / "data").to_table().to_pylist()
     fewshot = [r for r in rows if r["task_name"] == "gsm8k_self_improve_cot" and r["exemplar_ids"]]
     assert fewshot
@@ -187,7 +193,10 @@ def test_a_second_round_takes_the_first_rounds_paths_as_exemplars(rounds: dict) 
     )  # fmt: skip
     requests = [json.loads(x) for x in (base / "round2.jsonl").read_text().splitlines()]
     assert len(requests) == QUESTIONS
-    assert requests[0]["prompt"].count("The answer is") == 3
+    prompt = requests[0]["prompt"]
+    assert prompt.count("The answer is") == 3
+    shown = [b.split("\n")[0] for b in prompt.split("\n\n") if b.startswith("Q: ")]
+    assert len(set(shown[:-1])) == 3  # three different questions, not three paths of one
 
 
 def test_the_bundled_flan2022_self_improve_mixture_reads_a_collect_output(
