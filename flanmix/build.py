@@ -27,6 +27,7 @@ from flanmix.plan.plan import Plan, make_plan, task_leaf_counts
 from flanmix.plan.selection import Window, first_window, widen, window_rows
 from flanmix.publish import staging as staging_mod
 from flanmix.publish.card import dataset_card
+from flanmix.publish.layouts import LayoutOptions, layout_records
 from flanmix.publish.manifest import build_manifest, build_stats, spec_hash, write_json
 from flanmix.publish.parquet import store_bytes
 from flanmix.publish.spill import bucket_count
@@ -82,9 +83,13 @@ def build(
     progress: Callable[[str], None] = lambda _: None,
     cache: Path | str | None = None,
     skip_failed_sources: bool = False,
+    layouts: LayoutOptions | None = None,
 ) -> BuildResult:
     from flanmix.pipeline.graph import remove, run_graph
     from flanmix.pipeline.options import pipeline_setup
+
+    layouts = layouts or LayoutOptions()
+    tokenizer = _tokenizer(layouts)  # a tokenizer that does not load fails before anything
 
     if seed is not None:
         mixture = dataclasses.replace(mixture, seed=seed)
@@ -109,6 +114,8 @@ def build(
         counts = count_sources(mixture, limit_per_task, progress)
         plan, windows = _plan_and_windows(mixture, counts)
         checks, hygiene = prepare_checks(mixture.hygiene, str(staging), cache, progress)
+        if tokenizer is not None and layouts.pack:
+            _check_pack_length(mixture, counts, tokenizer, layouts)
         args = _graph_args(
             mixture,
             counts,
@@ -125,7 +132,11 @@ def build(
                 f"{plan.total:,} rows" + (f", attempt {attempt}" if attempt > 1 else "")
             )
             parts = run_graph(
-                setup.runner, setup.options, **args, **_selection_args(plan, windows, checks)
+                setup.runner,
+                setup.options,
+                **args,
+                **_selection_args(plan, windows, checks),
+                layouts=layouts,
             )
             choices = dict(value for kind, value in parts if kind == "choice")
             short = {leaf: c.valid for leaf, c in choices.items() if c.selection is None}
@@ -140,8 +151,20 @@ def build(
         remove(f"{staging}/{INDEX_DIR}")
         progress("writing manifest, stats and dataset card")
         result = _finalize(
-            mixture, counts, plan, parts, staging, out, command, limit_per_task, skipped, hygiene
+            mixture,
+            counts,
+            plan,
+            parts,
+            staging,
+            out,
+            command,
+            limit_per_task,
+            skipped,
+            hygiene,
+            layouts,
+            tokenizer,
         )
+
         short_leaves = [
             f"{leaf['leaf']} ({leaf['written']:,} of {leaf['quota']:,})"
             for leaf in result.stats["leaves"]
@@ -254,6 +277,62 @@ def _selection_args(
         "checks": checks,
         "dedup_buckets": max(1, -(-spilled // DEDUP_BUCKET_ROWS)),
     }
+
+
+def _tokenizer(layouts: LayoutOptions) -> Any:
+    if not layouts.tokenizer:
+        return None
+    from flanmix.publish.packing import load_tokenizer
+
+    return load_tokenizer(layouts.tokenizer, need_eos=layouts.eos and bool(layouts.pack))
+
+
+SAMPLE_ROWS = 20  # rows per task rendered to find the shortest example before packing
+
+
+def _check_pack_length(
+    mixture: Mixture, counts: dict[str, TaskCount], tokenizer: Any, layouts: LayoutOptions
+) -> None:
+    """Refuse a pack length that no example of a sample fits (the first rows of each task,
+    zero-shot): with `--overlong drop` the build would drop everything."""
+    from flanmix.render.render import leaf_context, render_example
+    from flanmix.render.templates import compile_family
+    from flanmix.sources.files import read_shard
+
+    if layouts.overlong != "drop" or not layouts.pack:
+        return
+    eos = 1 if layouts.eos else 0
+    sampled, shortest = 0, None
+    types = task_template_types(mixture)
+    for name in sorted(counts):
+        task = mixture.tasks[name]
+        zero_shot = [lt for lt in types.get(name, []) if parse_leaf_type(lt)[1] is None]
+        if not zero_shot:
+            continue
+        family = compile_family(mixture.families[task.family])
+        for example in read_shard(task, read_shards(counts[name], SAMPLE_ROWS)[0]):
+            for lt in zero_shot:
+                row, _ = render_example(family, leaf_context(task, lt, mixture.seed), example)
+                if row is None:
+                    continue
+                n_in = len(tokenizer.encode(row["inputs"]))
+                n_out = len(tokenizer.encode(row["targets"])) + eos
+                fits = (
+                    n_in + eos <= layouts.pack and n_out <= layouts.pack_targets
+                    if layouts.pack_targets
+                    else n_in + n_out <= layouts.pack
+                )
+                if fits:
+                    return
+                sampled += 1
+                size = n_in + n_out
+                shortest = min(shortest or size, size)
+    if sampled:
+        raise FlanmixError(
+            f"--pack {layouts.pack}: none of {sampled} sampled examples fits (the shortest "
+            f"has {shortest} tokens), so every row would be dropped as overlong; raise "
+            "--pack (or --pack-target-length), or pass --overlong truncate"
+        )
 
 
 def _hashed(hygiene: dict[str, Any]) -> dict[str, Any]:
@@ -409,6 +488,8 @@ def _finalize(
     limit: int | None,
     skipped: dict[str, str],
     hygiene: dict[str, Any],
+    layouts: LayoutOptions | None = None,
+    tokenizer: Any = None,
 ) -> BuildResult:
     by_kind: dict[str, list[Any]] = {}
     for kind, value in parts:
@@ -462,6 +543,10 @@ def _finalize(
             rounds.setdefault(json.dumps(c, sort_keys=True), ([], c))[0].append(name)
     if rounds:
         stats["self_improve"] = {", ".join(names): c for names, c in rounds.values()}
+    if layouts is not None and (layouts.folders or tokenizer is not None):
+        # Shard i of every layout comes from flan shard i: the same count and order.
+        made = layout_records([shards[i] for i in sorted(shards)], layouts, tokenizer, stats)
+        manifest.update(made)
     write_json(f"{staging}/manifest.json", manifest)
     write_json(f"{staging}/stats.json", stats)
     counts_seen = ShardCounts()

@@ -19,6 +19,7 @@ from flanmix.cli.common import (
 )
 from flanmix.cli.push import push_build, push_options
 from flanmix.hygiene.evalsets import with_hygiene
+from flanmix.publish.layouts import layout_options
 
 
 @click.command("build")
@@ -89,6 +90,56 @@ from flanmix.hygiene.evalsets import with_hygiene
     "(overrides the mixture's `decontamination.action`).",
 )
 @click.option(
+    "--layout",
+    "layout_names",
+    multiple=True,
+    metavar="L",
+    help="Also write this trainer layout, as its own folder and Hub config: prompt-completion, "
+    "messages or text (repeatable; flan is always written).",
+)
+@click.option(
+    "--fewshot-as-turns",
+    is_flag=True,
+    help="In the messages layout, few-shot rows become alternating user/assistant turns, one "
+    "pair per exemplar.",
+)
+@click.option(
+    "--text-joiner",
+    default="\n\n",
+    show_default=True,
+    help="Between inputs and targets in the `text` layout.",
+)
+@click.option(
+    "--tokenizer",
+    default=None,
+    metavar="PATH",
+    help="A tokenizers .json or sentencepiece .model file (no downloads): token counts per "
+    "leaf, and packing with --pack.",
+)
+@click.option(
+    "--pack",
+    type=int,
+    default=None,
+    metavar="LENGTH",
+    help="Write pre-tokenized rows packed to exactly LENGTH tokens (the `packed` config).",
+)
+@click.option(
+    "--pack-target-length",
+    type=int,
+    default=None,
+    metavar="N",
+    help="Encoder-decoder packing (T5 features): --pack is the input length, N the target's.",
+)
+@click.option(
+    "--overlong",
+    type=click.Choice(["drop", "truncate"]),
+    default="drop",
+    show_default=True,
+    help="An example longer than the pack length.",
+)
+@click.option("--no-eos", is_flag=True, help="Do not end packed examples with EOS.")
+@click.option("--loss-on-prompt", is_flag=True, help="Packed loss masks cover prompts too.")
+@click.option(
     "--push-to-hub",
     default=None,
     metavar="ORG/NAME",
@@ -116,6 +167,15 @@ def command(
     dedup: str | None,
     decontaminate: tuple[str, ...],
     decontam_action: str | None,
+    layout_names: tuple[str, ...],
+    fewshot_as_turns: bool,
+    text_joiner: str,
+    tokenizer: str | None,
+    pack: int | None,
+    pack_target_length: int | None,
+    overlong: str,
+    no_eos: bool,
+    loss_on_prompt: bool,
     push_to_hub: str | None,
     revision: str | None,
     revision_from_spec: bool,
@@ -138,6 +198,17 @@ def command(
             )
         if "://" in str(out):
             raise click.UsageError("--push-to-hub pushes a local build; give --out a local folder")
+    layouts = layout_options(
+        layouts=layout_names,
+        fewshot_as_turns=fewshot_as_turns,
+        text_joiner=text_joiner,
+        tokenizer=tokenizer,
+        pack=pack,
+        pack_targets=pack_target_length,
+        overlong=overlong,
+        eos=not no_eos,
+        loss_on_prompt=loss_on_prompt,
+    )
     m = with_hygiene(load(mixture, template_dirs), dedup, decontaminate, decontam_action)
     if dry_run:
         _print_dry_run(
@@ -167,6 +238,7 @@ def command(
         progress=progress,
         cache=cache,
         skip_failed_sources=skip_failed_sources,
+        layouts=layouts,
     )
     stats = result.stats
     drops = ", ".join(f"{k} {v:,}" for k, v in stats["dropped"].items()) or "none"
@@ -180,6 +252,15 @@ def command(
         click.echo(
             f"decontamination: {contamination['rows']:,} row(s) {verb} for sharing n-grams "
             f"with an eval set (evidence in {result.out}/decontamination.jsonl)"
+        )
+    for name in result.manifest.get("layouts", {}):
+        click.echo(f"layout {name}: {result.out}/{name}/")
+    if "packing" in stats:
+        p = stats["packing"]
+        click.echo(
+            f"packed {p['examples']:,} examples into {p['rows']:,} rows of {p['length']:,} "
+            f"tokens: efficiency {p['efficiency']:.1%}; overlong: {p['dropped_overlong']:,} "
+            f"dropped, {p['truncated']:,} truncated"
         )
     skipped = result.manifest["skipped_sources"]
     if skipped:

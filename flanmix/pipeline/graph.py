@@ -28,6 +28,7 @@ from flanmix.pipeline.transforms import (
     write_shard,
 )
 from flanmix.plan.selection import Window
+from flanmix.publish.layouts import LayoutOptions
 from flanmix.publish.parquet import store_bytes
 from flanmix.render.fewshot import needs_pool
 from flanmix.sources.files import ReadShard, is_url, open_path
@@ -52,6 +53,7 @@ def build_graph(
     buckets: int,
     checks: Checks | None = None,
     dedup_buckets: int = 1,
+    layouts: LayoutOptions | None = None,
 ) -> None:
     """Wire the pipeline. Its only outputs are the shard files and one small parts file.
 
@@ -77,7 +79,8 @@ def build_graph(
     )
     leaves = sorted((t, lt) for t, leaf_types in types.items() for lt in leaf_types)
     checks = checks or Checks()
-    layout = Layout(windows, leaves, f"{staging}/{SPILL_DIR}", buckets, checks)
+    turns = bool(layouts and layouts.fewshot_as_turns)
+    layout = Layout(windows, leaves, f"{staging}/{SPILL_DIR}", buckets, checks, turns)
     rendered = listed | "RenderWindows" >> beam.ParDo(
         RenderWindows(mixture.tasks, mixture.families, types, seed, layout),
         pools=beam.pvalue.AsDict(pools),
@@ -139,6 +142,7 @@ def build_graph(
             beam.pvalue.AsList(spill),
             beam.pvalue.AsDict(choices),
             leaves,
+            layouts,
         )
     )
     parts = (

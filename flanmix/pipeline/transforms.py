@@ -29,10 +29,12 @@ from flanmix.plan.selection import (
     leaf_selection,
     rank_key,
 )
+from flanmix.publish.layout_shards import LayoutShards
+from flanmix.publish.layouts import LayoutOptions
 from flanmix.publish.parquet import row_bytes, shard_name
 from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
 from flanmix.publish.summary import ShardCounts
-from flanmix.render.fewshot import held_out, keyed_pool, pool_rank
+from flanmix.render.fewshot import TURNS, held_out, keyed_pool, pool_rank
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily, compile_family
 from flanmix.sources.files import Example, ReadShard, read_shard
@@ -67,6 +69,7 @@ class Layout:
     spill: str  # folder for spill parts
     buckets: int
     checks: Checks = field(default_factory=Checks)
+    turns: bool = False  # keep few-shot rows' chat turns in the spill (--fewshot-as-turns)
 
     @property
     def leaf_ids(self) -> dict[Leaf, int]:
@@ -202,7 +205,10 @@ class RenderWindows(beam.DoFn):
                     counts[(r.leaf, CONTAMINATED)] += 1
                     continue
             row, leaf, position = r.row, r.leaf, r.position
-            size = row_bytes(row)
+            turns = row.pop(TURNS, None)
+            size = row_bytes(row)  # the output row's size: turns are not an output column
+            if turns is not None and self._layout.turns:
+                row[TURNS] = turns
             key = (
                 0
                 if checks.dedup == "none"
@@ -492,8 +498,10 @@ def write_shard(
     parts: list[SpillPart],
     choices: dict[Leaf, Choice],
     leaves: list[Leaf],
+    layouts: LayoutOptions | None = None,
 ) -> dict[str, Any]:
-    """Write output shard `index`: the selected spill rows of its hash range, in hash order."""
+    """Write output shard `index`: the selected spill rows of its hash range, in hash order,
+    and shard `index` of every extra layout from the same rows."""
     selections = [choices[leaf].selection if leaf in choices else None for leaf in leaves]
     # Duplicates the selections would write, as leaf_id << 40 | position (positions < 2^40).
     excluded = np.sort(
@@ -519,8 +527,21 @@ def write_shard(
     name = shard_name(index, num_shards)
     lo, hi = shard_range(index, num_shards)
     counts = ShardCounts()  # the dataset card's row and length counts, made while writing
-    with _beside(counts.add_table) as observe:
+    extra = (
+        LayoutShards(staging, index, num_shards, layouts, leaves)
+        if layouts and layouts.any
+        else None
+    )
+
+    def seen(table: Any) -> None:
+        counts.add_table(table)
+        if extra is not None:
+            extra.add(table)
+
+    with _beside(seen) as observe:
         info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, observe)
+    if extra is not None:
+        info["layouts"] = extra.close()
     per_leaf = info.pop("leaves")
     written = {"/".join(leaves[i]): n for i, n in per_leaf.items()}
     return {

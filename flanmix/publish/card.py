@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 import yaml
 
+from flanmix.publish.layouts import card_snippets
 from flanmix.publish.parquet import SCHEMA
 
 _DTYPES = {pa.string(): "string", pa.int64(): "int64"}
@@ -43,9 +44,14 @@ def dataset_card(
 ) -> str:
     """The card; `summary_md` (`summary.summary_markdown`, headings at level 3) becomes its
     "Contents at a glance" section."""
+    layouts = list(manifest.get("layouts") or {})
     meta = {
         "configs": [
             {"config_name": "default", "data_files": [{"split": "train", "path": "data/train-*"}]}
+        ]
+        + [
+            {"config_name": name, "data_files": [{"split": "train", "path": f"{name}/train-*"}]}
+            for name in layouts
         ],
         "dataset_info": {
             "features": features_yaml(),
@@ -129,6 +135,24 @@ def dataset_card(
             "",
         ]
         lines += [f"- `{task}`: {why}" for task, why in skipped.items()]
+    if layouts:
+        lines += ["", "## Layouts for trainers", ""]
+        lines.append(
+            "Besides the default config (the `flan` columns in `data/`), each layout is a "
+            "config of its own, with the same rows in the same order."
+        )
+        if "packing" in stats:
+            p = stats["packing"]
+            lines.append(
+                f"Packed rows ({p['kind']}, {p['length']:,} tokens"
+                + (f", targets {p['target_length']:,}" if "target_length" in p else "")
+                + f"): {p['examples']:,} examples in {p['rows']:,} rows, packing efficiency "
+                f"{p['efficiency']:.1%} (real tokens / all tokens); {p['dropped_overlong']:,} "
+                f"dropped and {p['truncated']:,} truncated as overlong. Tokenizer sha256 "
+                f"`{manifest['tokenizer']['sha256'][:16]}`."
+            )
+        lines.append("")
+        lines += list(card_snippets(layouts))
     lines += [
         "",
         "## Columns",

@@ -9,6 +9,7 @@ when it is. Shards of an earlier, larger build left in `data/` are deleted in th
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,8 +58,11 @@ def build_files(out: Path) -> list[Path]:
             f"{out} is not a finished flanmix build (no {COMPLETED} marker or manifest.json); "
             "run `flanmix build` to completion first, then push"
         )
-    shards = sorted((out / "data").glob("*.parquet"))
-    return [*shards, *(out / name for name in LAST if (out / name).is_file())]
+    manifest = json.loads((out / "manifest.json").read_text())
+    folders = ["data", *manifest.get("layouts", {})]  # trainer layouts are configs too
+    shards = [p for folder in folders for p in sorted((out / folder).glob("*.parquet"))]
+    evidence = [out / name for name in ("decontamination.jsonl",) if (out / name).is_file()]
+    return [*shards, *evidence, *(out / name for name in LAST if (out / name).is_file())]
 
 
 def git_blob_id(path: Path) -> str:

@@ -39,7 +39,8 @@ KEYS = [
     ("rank_hash", pa.uint64()),  # the selection key's hash (the key is (rank_hash, position))
 ]
 ORDER = [(name, "ascending") for name, _ in KEYS[:4]]
-SPILL_SCHEMA = pa.schema(KEYS + list(SCHEMA))
+# `turns`: a few-shot row's chat turns, kept only for `--fewshot-as-turns` (else null).
+SPILL_SCHEMA = pa.schema([*KEYS, *SCHEMA, pa.field("turns", pa.list_(pa.string()))])
 IPC_LOCAL = pa.ipc.IpcWriteOptions()
 IPC_REMOTE = pa.ipc.IpcWriteOptions(compression="lz4")  # fewer bytes through the network
 
@@ -85,6 +86,7 @@ class SpillBuffer:
             self.columns[name].append(value)
         for name in COLUMNS:
             self.columns[name].append(row[name])
+        self.columns["turns"].append(row.get("_turns"))
         self.bytes += size
 
     def write(self, folder: str, buckets: int) -> SpillPart:
@@ -169,7 +171,26 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
                 yield _sorted(table)
 
 
-class _HashingFile(io.RawIOBase):
+def open_hashed(path: str, stack: ExitStack) -> HashingFile:
+    """A new file at a local path or fsspec URL, closed with `stack`, hashed as written."""
+    if "://" in path:
+        import fsspec
+
+        raw: Any = stack.enter_context(fsspec.open(path, "wb"))
+    else:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        raw = stack.enter_context(open(path, "wb"))  # noqa: SIM115 (the stack closes it)
+    return HashingFile(raw)
+
+
+def sync(sink: HashingFile) -> None:
+    """A local file's bytes on disk (before the completion marker is written)."""
+    if isinstance(sink.raw, io.BufferedWriter):
+        sink.raw.flush()
+        os.fsync(sink.raw.fileno())
+
+
+class HashingFile(io.RawIOBase):
     """A write-only file that also counts and hashes what passes through it."""
 
     def __init__(self, raw: Any) -> None:
@@ -203,14 +224,7 @@ def write_range_shard(
     leaves: dict[int, int] = {}
     rows = nbytes = 0
     with ExitStack() as stack:
-        if "://" in path:
-            import fsspec
-
-            raw: Any = stack.enter_context(fsspec.open(path, "wb"))
-        else:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            raw = stack.enter_context(open(path, "wb"))
-        sink = _HashingFile(raw)
+        sink = open_hashed(path, stack)
         writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd", write_statistics=True)
         pending: list[pa.Table] = []
         pending_bytes = 0
@@ -219,7 +233,7 @@ def write_range_shard(
             for leaf_id, n in zip(ids.tolist(), ns.tolist(), strict=True):
                 leaves[leaf_id] = leaves.get(leaf_id, 0) + n
             out = table.select(list(COLUMNS))
-            observe(out)
+            observe(table.select([*COLUMNS, "leaf_id", "turns"]))  # layouts use these too
             pending.append(out)
             pending_bytes += out.nbytes
             if pending_bytes >= ROW_GROUP_BYTES:
@@ -227,9 +241,7 @@ def write_range_shard(
                 pending, pending_bytes = [], 0
         rows, nbytes = _flush(writer, pending, rows, nbytes)
         writer.close()
-        if isinstance(raw, io.BufferedWriter):  # a local file: on disk before the marker
-            raw.flush()
-            os.fsync(raw.fileno())
+        sync(sink)
     return {
         "rows": rows,
         "bytes": sink.size,

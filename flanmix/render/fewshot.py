@@ -135,6 +135,9 @@ def _separator(seed: int, task: str, choices: tuple[str, ...]) -> str:
     return seeded_rng(seed, task, "example_separator").choice(choices)
 
 
+TURNS = "_turns"  # a few-shot row's exemplars and query as turns; not an output column
+
+
 def compose(
     outer: FewShotPattern,
     separator: str,
@@ -306,4 +309,8 @@ def render_fewshot(
     header = render_header(family, header_template, leaf, example, strict)
     exemplars = [r for _, r in kept]
     inputs = compose(outer, separator, exemplars, query, header, family_pattern=family.fewshot)
-    return make_row(leaf, example, query, inputs, [e.example_id for e, _ in kept])
+    row = make_row(leaf, example, query, inputs, [e.example_id for e, _ in kept])
+    # The same prompt as chat turns (user, assistant, …, user), for `--fewshot-as-turns`.
+    turns = [t for r in exemplars for t in (r.inputs, r.targets)] + [query.inputs]
+    row[TURNS] = [header + turns[0], *turns[1:]]
+    return row
