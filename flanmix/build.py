@@ -90,6 +90,7 @@ def build(
 
     layouts = layouts or LayoutOptions()
     tokenizer = _tokenizer(layouts)  # a tokenizer that does not load fails before anything
+    layouts = dataclasses.replace(layouts, loaded=tokenizer)
 
     if seed is not None:
         mixture = dataclasses.replace(mixture, seed=seed)
@@ -97,6 +98,11 @@ def build(
     setup = pipeline_setup(runner, workers, options)
     if not setup.local:
         _check_reachable(mixture, str(out), cache, str(setup.runner))
+        if layouts.tokenizer and not is_url(layouts.tokenizer):
+            raise FlanmixError(
+                f"runner {setup.runner} runs on remote workers, which cannot read the tokenizer "
+                f"{layouts.tokenizer} on this machine: copy it to a bucket and give its gs:// URL"
+            )
     remote = is_url(str(out))  # any fsspec URL, e.g. gs://bucket/flan2022
     finishing = False
     out = str(out) if remote else Path(out).resolve()
@@ -112,10 +118,10 @@ def build(
         if any(t.snapshot for t in mixture.tasks.values()):
             check_mixture(mixture)  # the snapshots' fields, now that they are known
         counts = count_sources(mixture, limit_per_task, progress)
-        plan, windows = _plan_and_windows(mixture, counts)
-        checks, hygiene = prepare_checks(mixture.hygiene, str(staging), cache, progress)
         if tokenizer is not None and layouts.pack:
             _check_pack_length(mixture, counts, tokenizer, layouts)
+        plan, windows = _plan_and_windows(mixture, counts)
+        checks, hygiene = prepare_checks(mixture.hygiene, str(staging), cache, progress)
         args = _graph_args(
             mixture,
             counts,
@@ -422,6 +428,7 @@ def dry_run(
     cache: Path | str | None = None,
     skip_failed_sources: bool = False,
     progress: Callable[[str], None] = lambda _: None,
+    layouts: LayoutOptions | None = None,
 ) -> DryRun:
     """Build the complete job graph for a remote runner without submitting it. For Dataflow,
     Beam's own `dry_run` also creates the job request offline (no credentials needed)."""
@@ -457,6 +464,12 @@ def dry_run(
         _check_reachable(mixture, "gs://dry-run", cache, str(setup.runner))
     except FlanmixError as e:
         warnings.append(str(e))
+    layouts = layouts or LayoutOptions()
+    if layouts.tokenizer and not is_url(layouts.tokenizer):
+        warnings.append(
+            f"the tokenizer {layouts.tokenizer} is on this machine, which remote workers "
+            "cannot read: give its gs:// URL"
+        )
     counts = count_sources(mixture, limit_per_task, progress)
     plan, windows = _plan_and_windows(mixture, counts)
     pipeline = beam.Pipeline(options=setup.options)
@@ -467,6 +480,7 @@ def dry_run(
         pipeline,
         **_graph_args(mixture, counts, plan, windows, read_shard_rows, staging, max_shard_bytes),
         **_selection_args(plan, windows, Checks(mixture.hygiene.dedup, index, settings.action)),
+        layouts=layouts,
     )
     proto = pipeline.to_runner_api()
     if dataflow:

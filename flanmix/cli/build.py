@@ -221,6 +221,7 @@ def command(
                 cache=cache,
                 skip_failed_sources=skip_failed_sources,
                 progress=progress,
+                layouts=layouts,
             )
         )
         return

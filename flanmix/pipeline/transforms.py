@@ -207,8 +207,10 @@ class RenderWindows(beam.DoFn):
             row, leaf, position = r.row, r.leaf, r.position
             turns = row.pop(TURNS, None)
             size = row_bytes(row)  # the output row's size: turns are not an output column
+            spilled = size
             if turns is not None and self._layout.turns:
                 row[TURNS] = turns
+                spilled += sum(len(t) for t in turns)
             key = (
                 0
                 if checks.dedup == "none"
@@ -217,7 +219,7 @@ class RenderWindows(beam.DoFn):
             candidates[leaf].extend((r.rank, position, size, key))
             for copy in range(r.copies):
                 where = stable_hash(self._seed, *leaf, position, copy, "shard")
-                self._spill.add((where, self._ids[leaf], position, copy, r.rank), row, size)
+                self._spill.add((where, self._ids[leaf], position, copy, r.rank), row, spilled)
             if self._spill.bytes >= SPILL_BYTES:
                 yield beam.pvalue.TaggedOutput("spill", self._write_part())
         rendered.clear()
@@ -538,8 +540,13 @@ def write_shard(
         if extra is not None:
             extra.add(table)
 
-    with _beside(seen) as observe:
-        info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, observe)
+    try:
+        with _beside(seen) as observe:
+            info = write_range_shard(f"{staging}/{name}", parts, lo, hi, keep, observe)
+    except BaseException:
+        if extra is not None:
+            extra.abort()  # no packer thread or open file outlives a failed shard
+        raise
     if extra is not None:
         info["layouts"] = extra.close()
     per_leaf = info.pop("leaves")

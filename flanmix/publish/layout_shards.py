@@ -26,7 +26,7 @@ from flanmix.publish.packing import (
     pack_encoder_decoder,
 )
 from flanmix.publish.parquet import ROW_GROUP_BYTES
-from flanmix.publish.spill import open_hashed, sync
+from flanmix.publish.spill import close_quietly, open_hashed, sync
 
 PACKED_BATCH = 64  # packed rows (Python lists: ~300 KB each) per table handed to the writer
 TOKENIZE_ROWS = 1024  # rows tokenized at once
@@ -45,6 +45,7 @@ class _Sink:
         self.path = path
         self.file = open_hashed(path, stack)
         self.writer = pq.ParquetWriter(self.file, schema, compression="zstd")
+        stack.callback(close_quietly, self.writer)
         self.pending: list[pa.Table] = []
         self.pending_bytes = 0
         self.rows = 0
@@ -92,7 +93,10 @@ class LayoutShards:
         self.tokenizer: Any = None
         self.pack_stats: Any = None
         if opts.tokenizer:  # the tokenizers extra is needed only then (loaded lazily)
-            self.tokenizer = load_tokenizer(opts.tokenizer, need_eos=opts.eos and bool(opts.pack))
+            # The driver's tokenizer: it loads once per process and checks the file's sha256.
+            self.tokenizer = opts.loaded or load_tokenizer(
+                opts.tokenizer, need_eos=opts.eos and bool(opts.pack)
+            )
             self.pack_stats = PackStats()
         if opts.pack:
             path = f"{staging}/{folder_shard(PACKED, index, count)}"
@@ -101,6 +105,7 @@ class LayoutShards:
         self._pieces: queue.Queue[Any] = queue.Queue(maxsize=2)  # bounds what waits to pack
         self._packer: threading.Thread | None = None
         self._failure: BaseException | None = None
+        self._ended = False  # the packer has seen the end of the shard
 
     def add(self, table: pa.Table) -> None:
         """A piece of the flan shard (SCHEMA columns plus `leaf_id`), in shard order."""
@@ -139,6 +144,7 @@ class LayoutShards:
         def examples() -> Iterator[tuple[list[int], list[int]]]:
             while (piece := self._pieces.get()) is not None:
                 yield from piece
+            self._ended = True
 
         try:
             tok, opts, length = self.tokenizer, self.opts, self.opts.pack
@@ -161,16 +167,28 @@ class LayoutShards:
                 self.sinks[PACKED].add(pa.table(columns, schema=schema))
         except BaseException as e:  # re-raised by close(), in the shard writer's thread
             self._failure = e
-            while self._pieces.get() is not None:  # let add() finish
+            while not self._ended and self._pieces.get() is not None:  # let add() finish
                 pass
 
-    def close(self) -> dict[str, Any]:
+    def _stop_packer(self) -> None:
         if self._packer is not None:
             self._pieces.put(None)
             self._packer.join()
+            self._packer = None
+
+    def abort(self) -> None:
+        """After a failure elsewhere in the shard: stop the packer and close the files (the
+        staging folder they are in is abandoned with the build)."""
+        try:
+            self._stop_packer()
+        finally:
+            self.stack.close()
+
+    def close(self) -> dict[str, Any]:
+        with self.stack:  # the files are closed whatever happens
+            self._stop_packer()
             if self._failure is not None:
                 raise self._failure
-        with self.stack:
             files = {layout: sink.close() for layout, sink in self.sinks.items()}
         tokens = {
             "/".join(self.leaves[i]): {"inputs": n[0], "targets": n[1]}

@@ -44,6 +44,7 @@ class LayoutOptions:
     eos: bool = True
     loss_on_prompt: bool = False
     pack_window: int = 64
+    loaded: Any = None  # the TextTokenizer the driver loaded (workers check its sha256)
 
     @property
     def folders(self) -> list[str]:
@@ -80,6 +81,22 @@ def layout_options(**kwargs: Any) -> LayoutOptions:
     for what, n in (("--pack", opts.pack), ("--pack-target-length", opts.pack_targets)):
         if n is not None and n < 2:
             raise FlanmixError(f"{what} must be at least 2 tokens, got {n}")
+    if not opts.pack:
+        ignored = [
+            flag
+            for flag, on in (
+                ("--overlong truncate", opts.overlong != "drop"),
+                ("--no-eos", not opts.eos),
+                ("--loss-on-prompt", opts.loss_on_prompt),
+            )
+            if on
+        ]
+        if ignored:
+            raise FlanmixError(f"{', '.join(ignored)} apply to packing: add --pack LENGTH")
+    if opts.loss_on_prompt and opts.pack_targets:
+        raise FlanmixError("--loss-on-prompt is for decoder-only packing (encoders have no loss)")
+    if opts.text_joiner != "\n\n" and "text" not in opts.layouts:
+        raise FlanmixError("--text-joiner shapes the text layout: add --layout text")
     if opts.overlong not in ("drop", "truncate"):
         raise FlanmixError(f"--overlong must be drop or truncate, got '{opts.overlong}'")
     return dataclasses.replace(opts, layouts=check_layouts(list(opts.layouts)))
@@ -180,22 +197,23 @@ _SNIPPETS = {
     ],
     "messages": [
         "A conversational dataset: TRL's `SFTTrainer` applies the model's chat template to "
-        "`messages`:",
+        "`messages` (`assistant_only_loss=True` needs a template with generation markers):",
         "",
         "```python",
         "from trl import SFTConfig, SFTTrainer",
         'trainer = SFTTrainer(model="Qwen/Qwen2.5-0.5B-Instruct", train_dataset=ds, '
-        'args=SFTConfig(output_dir="out", assistant_only_loss=True))',
+        'args=SFTConfig(output_dir="out"))',
         "```",
         "",
         "axolotl: `datasets: [{path: <repo>, name: messages, type: chat_template, "
-        "field_messages: messages}]`. torchtune: `chat_dataset(source=<repo>, "
-        'conversation_column="messages", conversation_style="openai")`.',
+        "field_messages: messages}]`. torchtune: `chat_dataset(tokenizer, source=<repo>, "
+        'name="messages", conversation_column="messages", conversation_style="openai")`.',
     ],
     "text": [
         "Plain language modelling (loss on every token): TRL's `SFTTrainer` takes a `text` "
         'column as is (`SFTConfig(dataset_text_field="text")`); axolotl: `type: completion`; '
-        'torchtune: `text_completion_dataset(source=<repo>, column="text")`.',
+        'torchtune: `text_completion_dataset(tokenizer, source=<repo>, name="text", '
+        'column="text")`.',
     ],
     PACKED: [
         "Pre-tokenized rows of exactly the pack length: feed `input_ids`, mask attention "
@@ -222,7 +240,7 @@ def layout_records(
     if tokenizer is None:
         return out
     out["tokenizer"] = {
-        "path": tokenizer.path,
+        "file": tokenizer.path.rsplit("/", 1)[-1],  # not the local path: it gets published
         "kind": tokenizer.kind,
         "sha256": tokenizer.sha256,
         "eos_id": tokenizer.eos_id,

@@ -167,7 +167,10 @@ def push(
     names = {f: f.relative_to(out).as_posix() for f in files}
     todo = [f for f in files if not (names[f] in remote and _same(f, remote[names[f]]))]
     skipped = [names[f] for f in files if f not in todo]
-    stale = sorted(p for p in remote if p.startswith("data/") and p not in names.values())
+    # Shards of an earlier build: in data/ and in any layout folder (configs use globs).
+    stale = sorted(
+        p for p in remote if "/" in p and p.endswith(".parquet") and p not in names.values()
+    )
     if skipped:
         progress(f"{len(skipped)} file(s) already on the Hub with the same content: skipped")
     batches = _batches(todo) if not create_pr else [todo]  # a pull request is one commit

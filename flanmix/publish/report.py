@@ -21,6 +21,7 @@ from flanmix.publish.summary import (
     SELF_IMPROVE_NOTE,
     SHARE_HEADER,
     TASK_HEADER,
+    TOKENS_HEADER,
     ReportError,
     Share,
     Summary,
@@ -30,6 +31,7 @@ from flanmix.publish.summary import (
     drop_rows,
     length_rows,
     load_build,
+    packing_note,
     pct,
     self_improve_rows,
     share_rows,
@@ -37,6 +39,7 @@ from flanmix.publish.summary import (
     summary_markdown,
     task_rows,
     task_titles,
+    token_rows,
 )
 
 if TYPE_CHECKING:
@@ -406,6 +409,11 @@ def index_html(summary: Summary, manifest: dict[str, Any]) -> str:
             parts.append(_html_table(CONTAMINATION_HEADER, "llr", contamination_rows(summary)))
         else:
             parts.append("<p>No row shares an n-gram with the eval sets.</p>")
+    if summary.tokens:
+        parts.append("<h2>Tokens</h2>")
+        if summary.packing:
+            parts.append(f"<p>{e(packing_note(summary))}</p>")
+        parts.append(_html_table(TOKENS_HEADER, "lrrr", token_rows(summary)))
     if summary.self_improve:
         parts += ["<h2>Self-improvement</h2>", f"<p>{e(SELF_IMPROVE_NOTE)}</p>"]
         parts.append(_html_table(SELF_IMPROVE_HEADER, "lrrrrr", self_improve_rows(summary)))

@@ -11,6 +11,7 @@ therefore one bucket of the whole output plus one output row group, whatever the
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import io
 import os
@@ -183,6 +184,13 @@ def open_hashed(path: str, stack: ExitStack) -> HashingFile:
     return HashingFile(raw)
 
 
+def close_quietly(writer: pq.ParquetWriter) -> None:
+    """Close a writer whose shard failed (a no-op once closed), so that it does not try to
+    write into its closed file when it is garbage-collected."""
+    with contextlib.suppress(Exception):
+        writer.close()
+
+
 def sync(sink: HashingFile) -> None:
     """A local file's bytes on disk (before the completion marker is written)."""
     if isinstance(sink.raw, io.BufferedWriter):
@@ -226,6 +234,7 @@ def write_range_shard(
     with ExitStack() as stack:
         sink = open_hashed(path, stack)
         writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd", write_statistics=True)
+        stack.callback(close_quietly, writer)  # after a failure: before its file is closed
         pending: list[pa.Table] = []
         pending_bytes = 0
         for table in ranged_rows(parts, lo, hi, keep):

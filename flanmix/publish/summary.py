@@ -86,6 +86,9 @@ class Summary:
     contamination: list[tuple[str, str, int]] = dataclasses.field(default_factory=list)
     contamination_action: str = ""
     self_improve: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
+    # With a tokenizer: tokens per leaf (most first) and the packing record, if packed.
+    tokens: list[tuple[str, int, int, float]] = dataclasses.field(default_factory=list)
+    packing: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -191,6 +194,20 @@ def summarize(
         ],
         contamination_action=stats.get("decontamination", {}).get("action", ""),
         self_improve=dict(stats.get("self_improve", {})),
+        tokens=sorted(
+            (
+                (
+                    leaf["leaf"],
+                    leaf["tokens"]["inputs"],
+                    leaf["tokens"]["targets"],
+                    leaf["tokens"]["share"],
+                )
+                for leaf in leaves
+                if "tokens" in leaf
+            ),
+            key=lambda t: (-(t[1] + t[2]), t[0]),
+        ),
+        packing=dict(stats.get("packing", {})),
     )
 
 
@@ -407,6 +424,25 @@ def contamination_note(summary: Summary) -> str:
 
 
 CONTAMINATION_HEADER = ["task", "eval set", "rows"]
+TOKENS_HEADER = ["leaf", "input tokens", "target tokens", "share of tokens"]
+
+
+def token_rows(summary: Summary) -> list[list[str]]:
+    """The leaves with the most tokens (TOP_TASKS of them)."""
+    return [
+        [leaf, f"{i:,}", f"{t:,}", pct(share)] for leaf, i, t, share in summary.tokens[:TOP_TASKS]
+    ]
+
+
+def packing_note(summary: Summary) -> str:
+    p = summary.packing
+    return (
+        f"Packed ({p['kind']}, {p['length']:,} tokens): {p['examples']:,} examples in "
+        f"{p['rows']:,} rows, efficiency {p['efficiency']:.1%} (real tokens / all tokens); "
+        f"{p['dropped_overlong']:,} dropped and {p['truncated']:,} truncated as overlong."
+    )
+
+
 SELF_IMPROVE_HEADER = [
     "task",
     "questions",
@@ -498,6 +534,11 @@ def summary_markdown(summary: Summary, level: int = 3) -> str:
             lines += _table(CONTAMINATION_HEADER, "llr", contamination_rows(summary))
         else:
             lines.append("No row shares an n-gram with the eval sets.")
+    if summary.tokens:
+        lines += ["", f"{h} Tokens", ""]
+        if summary.packing:
+            lines += [packing_note(summary), ""]
+        lines += _table(TOKENS_HEADER, "lrrr", token_rows(summary))
     if summary.self_improve:
         lines += ["", f"{h} Self-improvement", "", SELF_IMPROVE_NOTE, ""]
         lines += _table(SELF_IMPROVE_HEADER, "lrrrrr", self_improve_rows(summary))

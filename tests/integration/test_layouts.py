@@ -223,6 +223,7 @@ def test_encoder_decoder_packing_with_sentencepiece(
     stats = json.loads((out / "stats.json").read_text())
     assert stats["packing"]["kind"] == "encoder-decoder"
     assert len(decoded) == stats["packing"]["examples"]
+    assert all(i and t for i, t in decoded)  # both sides of every example survive
 
 
 def test_fewshot_rows_as_turns(tokenizer_json: Path, tmp_path: Path) -> None:
@@ -289,3 +290,59 @@ def test_a_push_takes_every_layout(built: dict[str, Any]) -> None:
     out = built["out"]
     names = {p.relative_to(out).parts[0] for p in build_files(out)}
     assert {"data", "messages", "prompt-completion", "text", "packed", "README.md"} <= names
+
+
+def test_the_report_shows_tokens_and_packing(built: dict[str, Any], tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["report", str(built["out"]), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "Tokens" in summary and "efficiency" in summary and "input tokens" in summary
+    card = (built["out"] / "README.md").read_text()
+    assert "share of tokens" in card
+
+
+def test_examples_sit_in_arrival_order_within_each_packed_row(
+    built: dict[str, Any], tokenizer_json: Path
+) -> None:
+    """Rows are filled first-fit in the shard's order: within a row, segments follow it."""
+    out = built["out"]
+    tok = load_tokenizer(str(tokenizer_json))
+    flan = [(r["inputs"], r["targets"]) for r in rows(out / "data")]
+    seen = Counter(flan)
+    order = {pair: i for i, pair in enumerate(flan) if seen[pair] == 1}  # unique texts only
+    for row in rows(out / "packed"):
+        pairs = [(tok.decode(p), tok.decode(c)) for p, c in unpack_decoder(row, eos_id=tok.eos_id)]
+        arrival = [order[pair] for pair in pairs if pair in order]
+        assert arrival == sorted(arrival)
+
+
+def test_a_failing_layout_writer_fails_the_shard_without_hanging(
+    tokenizer_json: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flanmix.publish.layout_shards as ls
+
+    def broken(self: Any, table: Any) -> None:
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(ls._Sink, "add", broken)
+    result = CliRunner().invoke(
+        cli,
+        ["build", "-m", "demo", "--out", str(tmp_path / "o"), "--tokenizer", str(tokenizer_json),
+         "--pack", "2048"],
+    )  # fmt: skip
+    assert result.exit_code != 0 and "disk full" in str(result.exception)
+    assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--no-eos"], "--no-eos apply to packing: add --pack LENGTH"),
+        (["--text-joiner", " | "], "--text-joiner shapes the text layout"),
+    ],
+)
+def test_options_that_would_do_nothing_are_refused(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(cli, ["build", "-m", "demo", "--out", str(tmp_path / "o"), *args])
+    assert result.exit_code == 1 and message in " ".join(result.output.split())
