@@ -30,6 +30,16 @@ def check_mixture(mixture: Mixture) -> dict[str, CompiledFamily]:
         task = mixture.tasks[task_name]
         if task.source.in_place:  # a missing file is reported even when its columns are declared
             list_files(task)
+            if task.source.rename or task.source.filter:
+                keys = [k for k in ("rename", "filter") if getattr(task.source, k)]
+                raise SpecError(
+                    f"task '{task_name}' reads {task.source.kind} files in place, which are "
+                    f"read as they are: `{'` and `'.join(keys)}` apply to snapshotted sources "
+                    "(hub, url, niv2, cot, dialog)",
+                    file=task.file,
+                    path=f"{task.key_path}.source",
+                    hint="use the file's own field names in the templates, or prepare the file",
+                )
         fam = compiled[task.family]
         doc = mixture.families[task.family].doc
         used: dict[int, CompiledTemplate] = {}

@@ -377,3 +377,18 @@ def test_exclude_in_the_top_file_that_removes_every_included_task_is_an_error(
     err = load_error(path)
     assert_points_at(err, path, "exclude", line_of(path, "exclude:"))
     assert "`exclude` leaves no task in this mixture" in str(err)
+
+
+def test_rename_or_filter_on_files_read_in_place_is_refused(
+    make_mixture: Callable[..., Path], data: dict
+) -> None:
+    from flanmix.checks import check_mixture
+
+    text = MIX.format(
+        name="top",
+        extra="",
+        tasks="      a: {templates: tiny, source: {kind: jsonl, path: data/a.jsonl, "
+        "rename: {text: body}}}",
+    )
+    with pytest.raises(SpecError, match="read as they are: `rename` apply to snapshotted"):
+        check_mixture(load_mixture(str(make_mixture(text, data))))
