@@ -246,18 +246,37 @@ class Rendered(NamedTuple):
     row: dict[str, Any]
 
 
+_PART_MATCHES: dict[str, list[Match]] = {}  # exemplar text -> its matches, per process
+_PART_CACHE_SIZE = 4096
+
+
+def row_parts(row: dict[str, Any]) -> list[str]:
+    """The texts a row is checked as: its targets, and its inputs, or for a few-shot row
+    each exemplar's input and target and the query's input (its chat turns). An n-gram is
+    looked for inside one part, never across two."""
+    return [row["targets"], *(row.get(TURNS) or [row["inputs"]])]
+
+
 def row_matches(index: NgramIndex | None, rows: list[dict[str, Any]]) -> list[list[Match]]:
-    """Per row, its matches with the eval sets, inputs and targets checked separately (an
-    n-gram never spans both) and merged per eval set."""
+    """Per row, its matches with the eval sets, merged per eval set (the first part's match
+    is shown; the counts add up). Exemplars recur in many rows of a task (its pool), so their
+    parts are matched once per worker and remembered."""
     if index is None or not rows:
         return [[] for _ in rows]
-    found = index.match([text for row in rows for text in (row["inputs"], row["targets"])])
+    parts = [row_parts(row) for row in rows]
+    recurring = {t for row, ps in zip(rows, parts, strict=True) if row.get(TURNS) for t in ps[1:-1]}
+    todo = list(dict.fromkeys(t for ps in parts for t in ps if t not in _PART_MATCHES))
+    found = dict(zip(todo, index.match(todo), strict=True))
+    if len(_PART_MATCHES) > _PART_CACHE_SIZE:
+        _PART_MATCHES.clear()
+    _PART_MATCHES.update((t, found[t]) for t in todo if t in recurring)
     out = []
-    for inputs, targets in zip(found[0::2], found[1::2], strict=True):
-        merged: dict[str, Match] = {m.eval_set: m for m in targets}
-        for m in inputs:  # the inputs' match is shown; the counts add up
-            other = merged.get(m.eval_set)
-            merged[m.eval_set] = replace(m, grams=m.grams + (other.grams if other else 0))
+    for ps in parts:
+        merged: dict[str, Match] = {}
+        for text in reversed(ps):  # the earliest part's match is shown
+            for m in found[text] if text in found else _PART_MATCHES[text]:
+                other = merged.get(m.eval_set)
+                merged[m.eval_set] = replace(m, grams=m.grams + (other.grams if other else 0))
         out.append([merged[name] for name in sorted(merged)])
     return out
 

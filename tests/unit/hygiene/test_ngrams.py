@@ -149,3 +149,19 @@ def test_combining_marks_stay_in_words_and_composed_forms_agree() -> None:
     idx = index(("fr", "1", unicodedata.normalize("NFC", text)))
     [found] = idx.match([unicodedata.normalize("NFD", text)])
     assert found and found[0].eval_set == "fr"
+
+
+def test_few_shot_rows_are_checked_part_by_part_and_exemplars_remembered() -> None:
+    from flanmix.pipeline import transforms
+    from flanmix.render.fewshot import TURNS
+
+    idx = index(("mmlu", "q7", PASSAGE))
+    exemplar = f"Context: {PASSAGE}."
+    fewshot = {"inputs": "composed prompt", "targets": "yes", TURNS: [exemplar, "no", "Query?"]}
+    zero = {"inputs": f"Again {PASSAGE}", "targets": "no"}
+    clean = {"inputs": "nothing here", "targets": "fine", TURNS: ["a", "b", "c"]}
+    transforms._PART_MATCHES.clear()
+    first = transforms.row_matches(idx, [fewshot, zero, clean])
+    assert [[m.item for m in ms] for ms in first] == [["q7"], ["q7"], []]
+    assert exemplar in transforms._PART_MATCHES  # an exemplar's result is remembered
+    assert transforms.row_matches(idx, [fewshot, zero, clean]) == first  # and reused alike
