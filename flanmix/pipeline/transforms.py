@@ -162,6 +162,7 @@ class RenderWindows(beam.DoFn):
             return True
 
         rendered: list[Rendered] = []
+        text = 0  # characters in `rendered`, counted only when they are checked for n-grams
         for example in read_shard(task, shard, wanted):
             keys = ranks.pop(example.position)
             for ctx, window, (rank, position) in zip(contexts, windows, keys, strict=True):
@@ -176,8 +177,11 @@ class RenderWindows(beam.DoFn):
                     counts[(leaf, str(reason))] += 1
                     continue
                 rendered.append(Rendered(leaf, window.copies, rank, position, row))
-            if len(rendered) >= CHECK_ROWS or _text_bytes(rendered) >= CHECK_BYTES:
+                if self._index is not None:
+                    text += len(row["inputs"]) + len(row["targets"])
+            if len(rendered) >= CHECK_ROWS or text >= CHECK_BYTES:
                 yield from self._keep(rendered, candidates, counts)
+                text = 0
         yield from self._keep(rendered, candidates, counts)
         for leaf in candidates:
             if read:
@@ -229,13 +233,6 @@ class RenderWindows(beam.DoFn):
 # about this much text (the pass's arrays take ~40 bytes per byte of text).
 CHECK_ROWS = 256
 CHECK_BYTES = 1 << 20
-
-
-def _text_bytes(rendered: list[Rendered]) -> int:
-    """The batch's text (counted only once it could be over: few-shot rows are long)."""
-    if len(rendered) < 16:
-        return 0
-    return sum(len(r.row["inputs"]) + len(r.row["targets"]) for r in rendered)
 
 
 class Rendered(NamedTuple):
