@@ -109,8 +109,16 @@ def measure(
     with open(log, "w") as out:
         busy = busy_cpu_seconds()
         start = time.perf_counter()
+        # Run in the scratch folder: Beam starts its workers with `python -m`, which puts the
+        # current folder first on sys.path, so from a checkout they would import its flanmix
+        # instead of the one PYTHONPATH pins.
         proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=log.parent,
         )
         done = threading.Event()
 
