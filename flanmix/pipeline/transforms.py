@@ -215,12 +215,11 @@ class RenderWindows(beam.DoFn):
             if turns is not None and self._layout.turns:
                 row[TURNS] = turns
                 spilled += sum(len(t) for t in turns)
-            key = (
-                0
-                if checks.dedup == "none"
-                else dedup_key(checks.dedup, leaf[0], row["inputs"], row["targets"])
-            )
-            candidates[leaf].extend((r.rank, position, size, key))
+            if checks.dedup == "none":
+                candidates[leaf].extend((r.rank, position, size))
+            else:
+                key = dedup_key(checks.dedup, leaf[0], row["inputs"], row["targets"])
+                candidates[leaf].extend((r.rank, position, size, key))
             for copy in range(r.copies):
                 where = stable_hash(self._seed, *leaf, position, copy, "shard")
                 self._spill.add((where, self._ids[leaf], position, copy, r.rank), row, spilled)
@@ -373,7 +372,10 @@ class SmallestPerKey(beam.CombineFn):
         return sorted((((-h, -p), item) for (h, p), item in acc[1]), key=lambda kv: kv[0])
 
 
-CANDIDATE = 4  # a candidate's packed fields: rank hash, position, bytes, dedup key
+# A candidate's packed fields: rank hash, position, bytes, and with dedup its key. Without
+# dedup the key is left out: every candidate of the build crosses a shuffle.
+CANDIDATE = 3
+DEDUP_CANDIDATE = 4
 
 
 def choose(
@@ -383,13 +385,14 @@ def choose(
     repeats: bool,
     duplicates: Iterable[bytes] = (),
     contested: int = 0,
+    width: int = CANDIDATE,
 ) -> tuple[Leaf, Choice]:
     """Select a leaf's quota among its window rows that rendered and are not duplicates
     within the leaf (see plan.selection and hygiene.dedup). `contested` rows have a twin in
     another leaf: the choice carries that many keys past its threshold, for `resolve`."""
     leaf, packed = item
     # numpy, not Python tuples: a leaf's window may hold millions of rows.
-    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, CANDIDATE)
+    rows = np.frombuffer(b"".join(packed), dtype=np.uint64).reshape(-1, width)
     order = np.lexsort((rows[:, 1], rows[:, 0]))  # by (rank hash, position)
     hashes, positions, sizes = (rows[order, i] for i in range(3))
     dropped = np.frombuffer(b"".join(duplicates), dtype=np.uint64)
@@ -433,6 +436,7 @@ def choose_deduplicated(
         repeats,
         grouped["duplicates"],
         sum(grouped["contested"]),
+        DEDUP_CANDIDATE,
     )
 
 
@@ -442,7 +446,7 @@ def dedup_parts(
     """A shard's candidates of one leaf, split by dedup key into buckets, as (key, rank hash,
     leaf id, position) rows: one element per bucket crosses the shuffle, not one per row."""
     leaf, packed = item
-    rows = np.frombuffer(packed, dtype=np.uint64).reshape(-1, CANDIDATE)
+    rows = np.frombuffer(packed, dtype=np.uint64).reshape(-1, DEDUP_CANDIDATE)
     if not len(rows):
         return
     keys = rows[:, 3]

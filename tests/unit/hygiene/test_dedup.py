@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flanmix.hygiene.dedup import dedup_key, normal_text, resolve, split_duplicates
-from flanmix.pipeline.transforms import choose
+from flanmix.pipeline.transforms import DEDUP_CANDIDATE, choose
 from flanmix.plan.selection import FULL, Window
 
 
@@ -58,6 +58,7 @@ def written_rows(rows: list[tuple[int, int, int]], quotas: list[int]) -> set[int
             False,
             [lost.tobytes()],
             int((contested[:, 2] == i).sum()),
+            DEDUP_CANDIDATE,
         )
     final = resolve(choices, contested, windows, leaves, repeats=False)
     out = set()

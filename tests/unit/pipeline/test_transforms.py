@@ -142,7 +142,7 @@ def test_render_windows_counts_every_read_and_renders_only_the_window(
 
 def test_choose_takes_the_quota_smallest_rendered_keys() -> None:
     leaf = ("t", "zs_opt")
-    rows = [(h, h % 7, 10 + h, 0) for h in (50, 10, 40, 20, 30)]  # (rank, position, bytes, key)
+    rows = [(h, h % 7, 10 + h) for h in (50, 10, 40, 20, 30)]  # (rank hash, position, bytes)
     packed = [array("Q", [v for r in rows[:2] for v in r]).tobytes()]
     packed.append(array("Q", [v for r in rows[2:] for v in r]).tobytes())
     got_leaf, (sel, valid, size, *_) = choose(
