@@ -4,6 +4,7 @@ index it checks them against, and the evidence and counts that go into the outpu
 from __future__ import annotations
 
 import hashlib
+import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from flanmix.hygiene.evalsets import load_eval_texts
-from flanmix.hygiene.ngrams import build_index
+from flanmix.hygiene.ngrams import NgramIndex, build_index
 from flanmix.plan.selection import Selection
 from flanmix.spec.load import Hygiene
 
@@ -47,7 +48,7 @@ def prepare_checks(
     progress(f"indexing {settings.n}-grams of eval set(s) {', '.join(eval_set_names(hygiene))}")
     texts = load_eval_texts(hygiene.eval_sets, cache, progress)
     index = build_index(texts, settings.n, settings.min_words)
-    digest = hashlib.sha256(index.hashes.tobytes() + index.sets.tobytes()).hexdigest()
+    digest = index_digest(index)
     # Named by its content: workers cache indexes by path, and a rebuild of the same output
     # in one process has the same staging folder.
     path = f"{staging}/{INDEX_DIR}/ngrams-{digest[:16]}.npz"
@@ -72,6 +73,15 @@ def prepare_checks(
         "index_sha256": digest,
     }
     return Checks(hygiene.dedup, path, settings.action), info
+
+
+def index_digest(index: NgramIndex) -> str:
+    """Everything the index holds, n-grams and the names of sets and items alike."""
+    h = hashlib.sha256()
+    for array in (index.hashes, index.sets, index.items):
+        h.update(array.tobytes())
+    h.update(json.dumps([index.n, index.lengths, index.set_names, index.item_ids]).encode())
+    return h.hexdigest()
 
 
 def eval_set_names(hygiene: Hygiene) -> list[str]:
