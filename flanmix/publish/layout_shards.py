@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from flanmix.publish.layouts import PACKED, LayoutOptions, convert, folder_shard, layout_schema
 from flanmix.publish.packing import (
@@ -25,8 +24,7 @@ from flanmix.publish.packing import (
     pack_decoder,
     pack_encoder_decoder,
 )
-from flanmix.publish.parquet import ROW_GROUP_BYTES
-from flanmix.publish.spill import close_quietly, open_hashed, sync
+from flanmix.publish.spill import ShardFile
 
 PACKED_BATCH = 64  # packed rows (Python lists: ~300 KB each) per table handed to the writer
 TOKENIZE_ROWS = 1024  # rows tokenized at once
@@ -36,38 +34,6 @@ ENCODER_DECODER = pa.schema([(name, pa.list_(pa.int32())) for name in ENCODER_DE
 
 def packed_schema(opts: LayoutOptions) -> pa.Schema:
     return ENCODER_DECODER if opts.pack_targets else DECODER
-
-
-class _Sink:
-    """A Parquet file written in row groups of about ROW_GROUP_BYTES, hashed as written."""
-
-    def __init__(self, path: str, schema: pa.Schema, stack: ExitStack) -> None:
-        self.path = path
-        self.file = open_hashed(path, stack)
-        self.writer = pq.ParquetWriter(self.file, schema, compression="zstd")
-        stack.callback(close_quietly, self.writer)
-        self.pending: list[pa.Table] = []
-        self.pending_bytes = 0
-        self.rows = 0
-
-    def add(self, table: pa.Table) -> None:
-        self.pending.append(table)
-        self.pending_bytes += table.nbytes
-        if self.pending_bytes >= ROW_GROUP_BYTES:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self.pending:
-            table = pa.concat_tables(self.pending).combine_chunks()
-            self.writer.write_table(table, row_group_size=max(1, table.num_rows))
-            self.rows += table.num_rows
-        self.pending, self.pending_bytes = [], 0
-
-    def close(self) -> dict[str, Any]:
-        self._flush()
-        self.writer.close()
-        sync(self.file)
-        return {"rows": self.rows, "bytes": self.file.size, "sha256": self.file.sha.hexdigest()}
 
 
 class LayoutShards:
@@ -85,7 +51,7 @@ class LayoutShards:
         self.leaves = leaves
         self.stack = ExitStack()
         self.sinks = {
-            layout: _Sink(
+            layout: ShardFile(
                 f"{staging}/{folder_shard(layout, index, count)}", layout_schema(layout), self.stack
             )
             for layout in opts.layouts
@@ -100,7 +66,7 @@ class LayoutShards:
             self.pack_stats = PackStats()
         if opts.pack:
             path = f"{staging}/{folder_shard(PACKED, index, count)}"
-            self.sinks[PACKED] = _Sink(path, packed_schema(opts), self.stack)
+            self.sinks[PACKED] = ShardFile(path, packed_schema(opts), self.stack)
         self.tokens: dict[int, list[int]] = {}  # leaf id -> [input tokens, target tokens]
         self._pieces: queue.Queue[Any] = queue.Queue(maxsize=2)  # bounds what waits to pack
         self._packer: threading.Thread | None = None

@@ -218,6 +218,41 @@ class HashingFile(io.RawIOBase):
         return self.size
 
 
+class ShardFile:
+    """A Parquet file (local or fsspec URL) written in row groups of about ROW_GROUP_BYTES
+    and hashed as written; closed with `stack` if anything fails."""
+
+    def __init__(self, path: str, schema: pa.Schema, stack: ExitStack) -> None:
+        self.file = open_hashed(path, stack)
+        self.writer = pq.ParquetWriter(self.file, schema, compression="zstd")
+        stack.callback(close_quietly, self.writer)  # after a failure: before its file closes
+        self.pending: list[pa.Table] = []
+        self.pending_bytes = 0
+        self.rows = 0
+        self.nbytes = 0  # in memory, before compression
+
+    def add(self, table: pa.Table) -> None:
+        self.pending.append(table)
+        self.pending_bytes += table.nbytes
+        if self.pending_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.pending:
+            table = pa.concat_tables(self.pending).combine_chunks()
+            self.writer.write_table(table, row_group_size=max(1, table.num_rows))  # one group
+            self.rows += table.num_rows
+            self.nbytes += table.nbytes
+        self.pending, self.pending_bytes = [], 0
+
+    def close(self) -> dict[str, Any]:
+        """Flush, close and sync; the file's rows, size and sha256."""
+        self._flush()
+        self.writer.close()
+        sync(self.file)
+        return {"rows": self.rows, "bytes": self.file.size, "sha256": self.file.sha.hexdigest()}
+
+
 def write_range_shard(
     path: str,
     parts: Sequence[SpillPart],
@@ -230,41 +265,13 @@ def write_range_shard(
     streamed into row groups of about ROW_GROUP_BYTES, each piece also shown to `observe`.
     Returns the manifest entry plus the rows written per leaf id."""
     leaves: dict[int, int] = {}
-    rows = nbytes = 0
     with ExitStack() as stack:
-        sink = open_hashed(path, stack)
-        writer = pq.ParquetWriter(sink, SCHEMA, compression="zstd", write_statistics=True)
-        stack.callback(close_quietly, writer)  # after a failure: before its file is closed
-        pending: list[pa.Table] = []
-        pending_bytes = 0
+        shard = ShardFile(path, SCHEMA, stack)
         for table in ranged_rows(parts, lo, hi, keep):
             ids, ns = np.unique(table["leaf_id"].to_numpy(), return_counts=True)
             for leaf_id, n in zip(ids.tolist(), ns.tolist(), strict=True):
                 leaves[leaf_id] = leaves.get(leaf_id, 0) + n
-            out = table.select(list(COLUMNS))
             observe(table.select([*COLUMNS, "leaf_id", "turns"]))  # layouts use these too
-            pending.append(out)
-            pending_bytes += out.nbytes
-            if pending_bytes >= ROW_GROUP_BYTES:
-                rows, nbytes = _flush(writer, pending, rows, nbytes)
-                pending, pending_bytes = [], 0
-        rows, nbytes = _flush(writer, pending, rows, nbytes)
-        writer.close()
-        sync(sink)
-    return {
-        "rows": rows,
-        "bytes": sink.size,
-        "sha256": sink.sha.hexdigest(),
-        "nbytes": nbytes,
-        "leaves": leaves,
-    }
-
-
-def _flush(
-    writer: pq.ParquetWriter, pending: list[pa.Table], rows: int, nbytes: int
-) -> tuple[int, int]:
-    if not pending:
-        return rows, nbytes
-    table = pa.concat_tables(pending).combine_chunks()
-    writer.write_table(table, row_group_size=max(1, table.num_rows))  # one row group
-    return rows + table.num_rows, nbytes + table.nbytes
+            shard.add(table.select(list(COLUMNS)))
+        info = shard.close()
+    return {**info, "nbytes": shard.nbytes, "leaves": leaves}
