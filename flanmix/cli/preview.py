@@ -12,7 +12,7 @@ from flanmix.errors import FlanmixError
 from flanmix.render.fewshot import held_out, needs_pool, smallest_pool
 from flanmix.render.render import LeafContext, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily
-from flanmix.sources.files import Example, count_task, read_shard, read_shards
+from flanmix.sources.files import Example, count_task, read_shard, read_shards, read_task
 from flanmix.sources.snapshot import prepare_sources
 from flanmix.spec.load import Task, parse_leaf_type
 
@@ -59,7 +59,7 @@ def command(
     def pool_of(task: Task) -> list[Example]:
         """The build's pool: the smallest pool keys over the whole task (read in full here)."""
         if task.name not in pools:
-            every = (e for s in read_shards(count_task(task)) for e in read_shard(task, s))
+            every = read_task(task)
             pools[task.name] = smallest_pool(run_seed, every, task.fewshot.pool_size)
         return pools[task.name]
 

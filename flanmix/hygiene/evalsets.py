@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from flanmix.errors import FlanmixError, SourceError
-from flanmix.sources.files import count_task, read_shard, read_shards, source_fields
-from flanmix.sources.snapshot import readable
+from flanmix.sources.files import read_task, source_fields
+from flanmix.sources.snapshot import readable, renamed_and_filtered
 from flanmix.spec.load import EvalSet, Mixture, Task
 from flanmix.spec.load import eval_set as make_eval_set
 from flanmix.spec.models import EvalSetSpec, SourceSpec, did_you_mean
@@ -186,15 +186,13 @@ def eval_texts(
         names = [src.rename.get(n, n) for n in source_fields(task)]
         _check_fields(eval_set, wanted, names)
     seen: dict[str, None] = {}
-    for shard in read_shards(count_task(task)):
-        for example in read_shard(task, shard):
-            record = _shaped(example.fields, src)
-            if record is None:
-                continue
-            seen.update(dict.fromkeys(record))
-            for name in wanted if wanted is not None else [k for k in record if k not in skip]:
-                for text in _strings(record.get(name)):
-                    yield example.example_id, text
+    # Rename and filter as a snapshot does, so files read in place mean the same.
+    rows = renamed_and_filtered(((e.example_id, e.fields) for e in read_task(task)), src)
+    for example_id, record in rows:
+        seen.update(dict.fromkeys(record))
+        for name in wanted if wanted is not None else [k for k in record if k not in skip]:
+            for text in _strings(record.get(name)):
+                yield example_id, text
     if wanted is not None:
         _check_fields(eval_set, wanted, list(seen))
 
@@ -214,17 +212,6 @@ def _readable(eval_set: EvalSet, cache: Path | str | None, progress: Note) -> Ta
         return readable(eval_set.source, cache, progress)
     except SourceError as e:
         raise SourceError(f"{_where(eval_set)}: its source failed: {e}{_noted(eval_set)}") from None
-
-
-def _shaped(record: dict[str, Any], src: SourceSpec) -> dict[str, Any] | None:
-    """The record after the source's `rename` and `filter` (None when filtered out), as a
-    snapshot applies them, so files read in place mean the same as any other source."""
-    if src.rename:
-        record = {src.rename.get(k, k): v for k, v in record.items()}
-    for key, kept in src.filter.items():
-        if record.get(key) not in (kept if isinstance(kept, list) else [kept]):
-            return None
-    return record
 
 
 def _strings(value: Any) -> Iterator[str]:

@@ -21,10 +21,10 @@ from flanmix.hygiene.dedup import normal_text
 from flanmix.selfimprove.answers import compile_pattern
 from flanmix.selfimprove.prompts import Exemplar
 from flanmix.selfimprove.vote import majority
-from flanmix.sources.files import count_task, read_shard, read_shards
+from flanmix.sources.files import read_task
 from flanmix.sources.snapshot import readable
-from flanmix.spec.load import Task
-from flanmix.spec.models import ProportionalRate, SourceSpec
+from flanmix.spec.load import Task, source_task
+from flanmix.spec.models import SourceSpec
 
 DATA_FILE = "data.parquet"  # one row per kept reasoning path
 QUESTIONS_FILE = "questions.parquet"  # one row per kept question (its first path)
@@ -46,28 +46,16 @@ def file_task(path: str, kind: str | None = None, what: str = "file") -> Task:
     if not p.is_file():
         raise FlanmixError(f"{what} {path}: no such file (relative paths start here)")
     source = SourceSpec(kind=kind, path=str(p.resolve()))
-    return Task(
-        name=f"{what.replace(' ', '_')}.{p.stem}",
-        collection="self_improve",
-        task_source="self_improve",
-        family="",
-        source=source,
-        root=str(p.parent.resolve()),
-        rate=ProportionalRate(),
-        license=None,
-        file=str(p),
-        key_path=what,
-    )
+    name = f"{what.replace(' ', '_')}.{p.stem}"
+    return source_task(name, "self_improve", source, p.parent.resolve(), str(p), what)
 
 
 def records(
     task: Task, cache: Path | str | None = None, progress: Note = lambda _: None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """(example id, fields) of every record, in file order."""
-    task = readable(task, cache, progress)
-    for shard in read_shards(count_task(task)):
-        for example in read_shard(task, shard):
-            yield example.example_id, example.fields
+    for example in read_task(readable(task, cache, progress)):
+        yield example.example_id, example.fields
 
 
 def _field(fields: dict[str, Any], name: str, where: str) -> str:

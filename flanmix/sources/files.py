@@ -177,6 +177,12 @@ def read_shards(count: TaskCount, rows_per_shard: int = 20_000) -> list[ReadShar
     ]
 
 
+def read_task(task: Task) -> Iterator[Example]:
+    """Every example of a task's source, in file order, read shard by shard."""
+    for shard in read_shards(count_task(task)):
+        yield from read_shard(task, shard)
+
+
 Wanted = Callable[[str, int], bool]  # (example_id, position) -> read this row's fields?
 
 

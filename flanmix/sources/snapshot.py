@@ -348,7 +348,7 @@ def _rows(task: Task, inputs: Inputs, drops: Drops) -> Iterator[Row]:
         for row_id, record in found:  # ids of several files are written file:row
             yield (f"{name}:{row_id}" if several else row_id), record
 
-    rows = _renamed_and_filtered(
+    rows = renamed_and_filtered(
         (row for name, path in inputs.files for row in of_file(name, path)), src
     )
     if src.kind == "dialog":
@@ -389,7 +389,8 @@ def _niv2_task(task: Task, path: str) -> dict[str, Any]:
         raise SourceError(f"{name}: {e} for {_where(task)}") from None
 
 
-def _renamed_and_filtered(rows: Iterable[Row], src: SourceSpec) -> Iterator[Row]:
+def renamed_and_filtered(rows: Iterable[Row], src: SourceSpec) -> Iterator[Row]:
+    """The records after the source's `rename` (old name -> new) and `filter` (kept values)."""
     keep = {k: v if isinstance(v, list) else [v] for k, v in src.filter.items()}
     for example_id, record in rows:
         if src.rename:

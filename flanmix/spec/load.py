@@ -435,20 +435,28 @@ def _hygiene(spec: MixtureSpec, doc: YamlDoc, root: Path) -> Hygiene:
     return Hygiene(spec.dedup, tuple(sets), spec.decontamination)
 
 
-def eval_set(entry: EvalSetSpec, root: Path, file: str, key_path: str, note: str = "") -> EvalSet:
-    """An eval set whose source is read like a task's (relative paths under `root`)."""
-    source = Task(
-        name=f"eval.{entry.name}",
-        collection="eval",
-        task_source="eval",
+def source_task(
+    name: str, collection: str, source: SourceSpec, root: Path, file: str, key_path: str
+) -> Task:
+    """A source outside any mixture tree (an eval set, self-improve questions) as a Task, so
+    it is read, snapshotted and reported by the same code as a task's."""
+    return Task(
+        name=name,
+        collection=collection,
+        task_source=collection,
         family="",
-        source=entry.source,
+        source=source,
         root=str(root),
         rate=ProportionalRate(),
         license=None,
         file=file,
         key_path=key_path,
     )
+
+
+def eval_set(entry: EvalSetSpec, root: Path, file: str, key_path: str, note: str = "") -> EvalSet:
+    """An eval set whose source is read like a task's (relative paths under `root`)."""
+    source = source_task(f"eval.{entry.name}", "eval", entry.source, root, file, key_path)
     return EvalSet(entry.name, source, tuple(entry.fields) if entry.fields else None, note)
 
 
