@@ -188,6 +188,16 @@ class NgramIndex:
             object.__setattr__(self, "_bitmap_cache", cached)
         return cached
 
+    @property
+    def remembered(self) -> dict[str, list[Match]]:
+        """Matches of texts that recur (few-shot exemplars), kept with this index, so that
+        they are never taken for another index's."""
+        cached: dict[str, list[Match]] | None = self.__dict__.get("_remembered")
+        if cached is None:
+            cached = {}
+            object.__setattr__(self, "_remembered", cached)
+        return cached
+
     def _maybe(self, hashes: np.ndarray) -> np.ndarray:
         slot = hashes >> self._shift
         byte = self._bitmap[slot >> np.uint64(3)]

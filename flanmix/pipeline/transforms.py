@@ -242,8 +242,7 @@ class Rendered(NamedTuple):
     row: dict[str, Any]
 
 
-_PART_MATCHES: dict[str, list[Match]] = {}  # exemplar text -> its matches, per process
-_PART_CACHE_SIZE = 4096
+_PART_CACHE_SIZE = 4096  # exemplar texts whose matches an index remembers
 
 
 def row_parts(row: dict[str, Any]) -> list[str]:
@@ -261,16 +260,17 @@ def row_matches(index: NgramIndex | None, rows: list[dict[str, Any]]) -> list[li
         return [[] for _ in rows]
     parts = [row_parts(row) for row in rows]
     recurring = {t for row, ps in zip(rows, parts, strict=True) if row.get(TURNS) for t in ps[1:-1]}
-    todo = list(dict.fromkeys(t for ps in parts for t in ps if t not in _PART_MATCHES))
+    remembered = index.remembered
+    todo = list(dict.fromkeys(t for ps in parts for t in ps if t not in remembered))
     found = dict(zip(todo, index.match(todo), strict=True))
-    if len(_PART_MATCHES) > _PART_CACHE_SIZE:
-        _PART_MATCHES.clear()
-    _PART_MATCHES.update((t, found[t]) for t in todo if t in recurring)
+    if len(remembered) > _PART_CACHE_SIZE:
+        remembered.clear()
+    remembered.update((t, found[t]) for t in todo if t in recurring)
     out = []
     for ps in parts:
         merged: dict[str, Match] = {}
         for text in reversed(ps):  # the earliest part's match is shown
-            for m in found[text] if text in found else _PART_MATCHES[text]:
+            for m in found[text] if text in found else remembered[text]:
                 other = merged.get(m.eval_set)
                 merged[m.eval_set] = replace(m, grams=m.grams + (other.grams if other else 0))
         out.append([merged[name] for name in sorted(merged)])

@@ -160,8 +160,9 @@ def test_few_shot_rows_are_checked_part_by_part_and_exemplars_remembered() -> No
     fewshot = {"inputs": "composed prompt", "targets": "yes", TURNS: [exemplar, "no", "Query?"]}
     zero = {"inputs": f"Again {PASSAGE}", "targets": "no"}
     clean = {"inputs": "nothing here", "targets": "fine", TURNS: ["a", "b", "c"]}
-    transforms._PART_MATCHES.clear()
     first = transforms.row_matches(idx, [fewshot, zero, clean])
     assert [[m.item for m in ms] for ms in first] == [["q7"], ["q7"], []]
-    assert exemplar in transforms._PART_MATCHES  # an exemplar's result is remembered
+    assert exemplar in idx.remembered  # an exemplar's result is remembered, with its index
     assert transforms.row_matches(idx, [fewshot, zero, clean]) == first  # and reused alike
+    other = index(("bbh", "b1", FILLER))  # another build's index sees none of them
+    assert transforms.row_matches(other, [fewshot]) == [[]]
