@@ -339,12 +339,7 @@ def _pack_decoder(
             yield len(tokens), 0, (tokens, mask)
 
     for segments in _first_fit(sized(), (length, 0), window, two_sided=False):
-        row: dict[str, list[int]] = {
-            "input_ids": [],
-            "loss_mask": [],
-            "segment_ids": [],
-            "positions": [],
-        }
+        row: dict[str, list[int]] = {key: [] for key in DECODER_FEATURES}
         for seg, (tokens, mask) in enumerate(segments, start=1):
             row["input_ids"] += tokens
             row["loss_mask"] += mask
