@@ -24,10 +24,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA, store_bytes
+from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA
 
 HASH_BITS = 64
 FULL_RANGE = 1 << HASH_BITS  # the end of the last shard's range
@@ -39,7 +38,7 @@ KEYS = [
     ("copy", pa.int32()),  # 0, 1, …: a row repeated under `repeats` is spilled once per copy
     ("rank_hash", pa.uint64()),  # the selection key's hash (the key is (rank_hash, position))
 ]
-ORDER = [(name, "ascending") for name, _ in KEYS[:4]]
+ORDER = tuple(name for name, _ in KEYS[:4])  # rows sort by these, in a part and in a shard
 # `turns`: a few-shot row's chat turns, kept only for `--fewshot-as-turns` (else null).
 SPILL_SCHEMA = pa.schema([*KEYS, *SCHEMA, pa.field("turns", pa.list_(pa.string()))])
 IPC_LOCAL = pa.ipc.IpcWriteOptions()
@@ -92,31 +91,31 @@ class SpillBuffer:
 
     def write(self, folder: str, buckets: int) -> SpillPart:
         """Write the buffered rows as one part under `folder` and empty the buffer."""
-        table = _sorted(pa.table(self.columns, schema=SPILL_SCHEMA))
+        # Rows are put in ORDER before they become Arrow columns: sorting the Python lists
+        # is cheaper than a take over the finished table (a copy of every string).
+        columns = self.columns
+        keys = list(zip(*(columns[name] for name in ORDER), strict=True))
+        order = sorted(range(len(keys)), key=keys.__getitem__)
+        table = pa.table(
+            {name: [values[i] for i in order] for name, values in columns.items()},
+            schema=SPILL_SCHEMA,
+        )
         self.columns = {name: [] for name in SPILL_SCHEMA.names}
         self.bytes = 0
         path = f"{folder}/{uuid.uuid4().hex}.arrow"  # unique: a retried step never collides
-        sink = pa.BufferOutputStream()
         present = []
         # Local parts stay uncompressed: LZ4 would cost more CPU than the disk saves time.
+        # They are not fsynced either: a part lives only as long as its build.
         options = IPC_REMOTE if "://" in path else IPC_LOCAL
-        with pa.ipc.new_file(sink, SPILL_SCHEMA, options=options) as writer:
-            for bucket, (start, stop) in enumerate(_bucket_bounds(table["shard_hash"], buckets)):
-                if stop > start:  # empty buckets are left out: many small parts stay small
-                    writer.write_batch(_one_batch(table.slice(start, stop - start)))
-                    present.append(bucket)
-        store_bytes(path, sink.getvalue().to_pybytes())
+        with ExitStack() as stack:
+            sink = create_file(path, stack)
+            with pa.ipc.new_file(sink, SPILL_SCHEMA, options=options) as writer:
+                bounds = _bucket_bounds(table["shard_hash"], buckets)
+                for bucket, (start, stop) in enumerate(bounds):
+                    if stop > start:  # empty buckets are left out: many small parts stay small
+                        writer.write_batch(_one_batch(table.slice(start, stop - start)))
+                        present.append(bucket)
         return SpillPart(path, table.num_rows, buckets, tuple(present))
-
-
-def _sorted(table: pa.Table) -> pa.Table:
-    """The table in ORDER. Shard hashes almost never tie, so one numpy sort on them usually
-    suffices; a tie falls back to the full sort on every key."""
-    hashes = np.asarray(table["shard_hash"].to_numpy(), np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    if len(hashes) > 1 and not np.all(np.diff(hashes[order]) > 0):
-        return table.sort_by(ORDER)
-    return table.take(pa.array(order))
 
 
 def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int]]:
@@ -162,26 +161,32 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
             table = pa.Table.from_batches(pieces, SPILL_SCHEMA)
             if not table.num_rows:
                 continue
-            hashes = table["shard_hash"]
-            inside = pc.greater_equal(hashes, pa.scalar(lo, pa.uint64()))
+            # The rows to write, in ORDER, found on the key columns alone: then a single take
+            # copies the strings once.
+            hashes = np.asarray(table["shard_hash"].to_numpy(), np.uint64)
+            chosen = hashes >= np.uint64(lo)
             if hi < FULL_RANGE:  # the last shard's bound does not fit in 64 bits
-                inside = pc.and_(inside, pc.less(hashes, pa.scalar(hi, pa.uint64())))
-            table = table.filter(inside)
-            table = table.filter(pa.array(keep(table), pa.bool_()))
-            if table.num_rows:
-                yield _sorted(table)
+                chosen &= hashes < np.uint64(hi)
+            chosen &= np.asarray(keep(table.select([name for name, _ in KEYS])), bool)
+            rows = np.flatnonzero(chosen)
+            if len(rows):
+                keys = [np.asarray(table[name].to_numpy())[rows] for name in reversed(ORDER)]
+                yield table.take(pa.array(rows[np.lexsort(keys)]))
+
+
+def create_file(path: str, stack: ExitStack) -> Any:
+    """A new binary file at a local path or fsspec URL, closed with `stack`."""
+    if "://" in path:
+        import fsspec
+
+        return stack.enter_context(fsspec.open(path, "wb"))
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    return stack.enter_context(open(path, "wb"))
 
 
 def open_hashed(path: str, stack: ExitStack) -> HashingFile:
     """A new file at a local path or fsspec URL, closed with `stack`, hashed as written."""
-    if "://" in path:
-        import fsspec
-
-        raw: Any = stack.enter_context(fsspec.open(path, "wb"))
-    else:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        raw = stack.enter_context(open(path, "wb"))  # noqa: SIM115 (the stack closes it)
-    return HashingFile(raw)
+    return HashingFile(create_file(path, stack))
 
 
 def close_quietly(writer: pq.ParquetWriter) -> None:
@@ -239,8 +244,8 @@ class ShardFile:
 
     def _flush(self) -> None:
         if self.pending:
-            table = pa.concat_tables(self.pending).combine_chunks()
-            self.writer.write_table(table, row_group_size=max(1, table.num_rows))  # one group
+            table = pa.concat_tables(self.pending)  # chunks are fine: still one row group
+            self.writer.write_table(table, row_group_size=max(1, table.num_rows))
             self.rows += table.num_rows
             self.nbytes += table.nbytes
         self.pending, self.pending_bytes = [], 0

@@ -11,7 +11,10 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from flanmix.publish import summary
 from flanmix.publish.card import dataset_card
 from flanmix.publish.parquet import SCHEMA
 from flanmix.publish.staging import COMPLETE_MARKER
@@ -218,3 +221,20 @@ def test_load_build_says_what_is_missing(tmp_path: Path) -> None:
     (tmp_path / manifest["shards"][1]["path"]).unlink()
     with pytest.raises(ReportError, match="lacks shard"):
         load_build(tmp_path)
+
+
+WORDY = "ab \t\n\x0b\x0c\r\x1c\x1f\x00\x1b\x7f\u00a0\u3000\u2028é"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.none(), st.text(alphabet=WORDY, max_size=12)), max_size=8),
+    start=st.integers(0, 8),
+    chunk=st.sampled_from([1, 3, 1 << 20]),
+)
+def test_word_counts_are_str_split_counts(texts: list[str | None], start: int, chunk: int) -> None:
+    # ASCII text is counted in numpy a chunk at a time, the rest by Arrow's split; both must
+    # count as Python does, for sliced arrays too and whatever the chunk size.
+    array = pa.array(texts, pa.string()).slice(start)
+    want = [len(t.split()) if t else 0 for t in texts[start:]]
+    assert summary._word_counts(array, chunk).to_pylist() == want
