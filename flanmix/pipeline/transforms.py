@@ -37,7 +37,7 @@ from flanmix.publish.summary import ShardCounts
 from flanmix.render.fewshot import TURNS, held_out, keyed_pool, pool_rank
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
 from flanmix.render.templates import CompiledFamily, compile_family
-from flanmix.sources.files import Example, ReadShard, read_shard
+from flanmix.sources.files import Example, ReadShard, read_shard, scan_ids
 from flanmix.spec.load import Family, Task
 
 Leaf = tuple[str, str]
@@ -46,7 +46,7 @@ CONTAMINATED = "contaminated"
 DUPLICATE = "duplicate"
 
 
-SPILL_BYTES = 64 << 20  # rendered rows a render step buffers before writing a spill part
+SPILL_BYTES = 16 << 20  # rendered rows a render step buffers before writing a spill part
 
 
 _INDEXES: dict[str, NgramIndex] = {}  # per worker process: loaded once, shared by DoFns
@@ -303,21 +303,19 @@ def pool_candidates(
         for item in keyed_pool(seed, read_shard(task, shard), size):
             yield task.name, (task.name, item)
         return
-    # Pool keys come from ids alone: a first pass over the ids finds the shard's smallest,
-    # a second decodes only those rows.
+    # Pool keys come from ids alone: a first pass over the ids (their column alone) finds the
+    # shard's smallest, a second decodes only those rows.
     heap: list[tuple[int, int]] = []
 
-    def offer(example_id: str, position: int) -> bool:
+    def offer(example_id: str, position: int) -> None:
         rank, _ = pool_rank(seed, task.name, example_id, position)
         key = (-rank, -position)
         if len(heap) < size:
             heapq.heappush(heap, key)
         elif key > heap[0]:
             heapq.heapreplace(heap, key)
-        return False
 
-    for _ in read_shard(task, shard, offer):
-        pass
+    scan_ids(task, shard, offer)
     smallest = {-p for _, p in heap}
     examples = read_shard(task, shard, lambda _, position: position in smallest)
     for item in keyed_pool(seed, examples, size):

@@ -335,8 +335,9 @@ def _ascii_words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
     begins = after_space & ~space
     counts = np.zeros(len(starts), np.int64)
     # reduceat sums from each start to the next; an empty string would get its next byte.
+    # int32 suffices (a string holds under 2**31 bytes) and casts half as much as int64.
     filled = np.flatnonzero(np.diff(np.append(starts, len(data))) > 0)
-    counts[filled] = np.add.reduceat(begins, starts[filled], dtype=np.int64)
+    counts[filled] = np.add.reduceat(begins, starts[filled], dtype=np.int32)
     return counts
 
 

@@ -213,6 +213,30 @@ def _read_parquet_shard(task: Task, shard: ReadShard, wanted: Wanted) -> Iterato
         yield from _wanted_rows(task, shard, wanted, id_field)
 
 
+def scan_ids(task: Task, shard: ReadShard, see: Callable[[str, int], object]) -> None:
+    """Show `see` every (example_id, position) of the shard, in order. From Parquet only the
+    id column is read."""
+
+    def look(example_id: str, position: int) -> bool:
+        see(example_id, position)
+        return False  # decode nothing
+
+    if task.source.kind != "parquet":
+        for _ in read_shard(task, shard, look):
+            pass
+        return
+    id_field = task.source.id_field
+    with _reading(task, shard.path):
+        columns = [id_field] if id_field else []
+        for row, batch in _parquet_batches(task, shard.path, shard.start, columns):
+            n = min(batch.num_rows, shard.stop - row)
+            if n <= 0:
+                break
+            values = batch.column(0).to_pylist()[:n] if id_field else [None] * n
+            for i, value in enumerate(values):
+                see(_example_id(task, shard, row + i, value), shard.offset + row + i)
+
+
 def _wanted_rows(
     task: Task, shard: ReadShard, wanted: Wanted, id_field: str | None
 ) -> Iterator[Example]:
@@ -299,7 +323,9 @@ def _reading(task: Task, path: str) -> Iterator[None]:
         raise SourceError(f"{path} is not UTF-8 text ({e.reason}) for {_where(task)}") from None
 
 
-def _parquet_batches(task: Task, path: str, skip: int = 0) -> Iterator[tuple[int, pa.RecordBatch]]:
+def _parquet_batches(
+    task: Task, path: str, skip: int = 0, columns: list[str] | None = None
+) -> Iterator[tuple[int, pa.RecordBatch]]:
     """(row of its first record, batch) from row `skip` of a Parquet file on. Reading starts
     at the row group holding row `skip`: earlier ones are never decoded, so reading a big file
     in many read shards stays linear."""
@@ -311,7 +337,8 @@ def _parquet_batches(task: Task, path: str, skip: int = 0) -> Iterator[tuple[int
         seen += meta.row_group(first).num_rows
         first += 1
     groups = list(range(first, meta.num_row_groups))
-    for batch in pfile.iter_batches(batch_size=4096, row_groups=groups) if groups else []:
+    batches = pfile.iter_batches(batch_size=4096, row_groups=groups, columns=columns)
+    for batch in batches if groups else []:
         if seen + batch.num_rows > skip:
             start = max(0, skip - seen)
             yield seen + start, batch.slice(start)

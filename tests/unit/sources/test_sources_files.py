@@ -22,6 +22,7 @@ from flanmix.sources.files import (
     list_files,
     read_shard,
     read_shards,
+    scan_ids,
     source_fields,
 )
 from flanmix.spec.load import Task, load_mixture
@@ -335,6 +336,11 @@ def test_wanted_rows_are_the_filtered_read(
     every = read_all(task, limit=8_500, rows_per_shard=3_100)
     assert seen == [(e.example_id, e.position) for e in every]
     assert kept == [e for e in every if wanted(e.example_id, e.position)]
+    # scan_ids (the exemplar pool's first pass) sees the same ids, reading no other field
+    scanned: list[tuple[str, int]] = []
+    for shard in shards:
+        scan_ids(task, shard, lambda i, p: scanned.append((i, p)))
+    assert scanned == [(e.example_id, e.position) for e in every]
 
 
 def test_parquet_rows_are_counted_from_the_footer(make_task: TaskFactory, tmp_path: Path) -> None:
