@@ -40,6 +40,7 @@ class SourceFile:
     rows: int  # rows used (after --limit-per-task)
     sha256: str
     offset: int  # position of this file's first row
+    groups: tuple[int, ...] = ()  # rows per Parquet row group (of the rows used); () otherwise
 
 
 @dataclass(frozen=True)
@@ -137,9 +138,9 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
     offset = 0
     for path in paths:
         wanted = None if limit is None else limit - offset
-        rows = _count_rows(task, path, wanted)
+        rows, groups = _count_rows(task, path, wanted)
         label = "" if len(paths) == 1 else f"{_relative_to_glob(path, task.source_pattern())}:"
-        files.append(SourceFile(path, label, rows, checksum(path), offset))
+        files.append(SourceFile(path, label, rows, checksum(path), offset, groups))
         offset += rows
         if limit is not None and offset >= limit:
             break
@@ -152,14 +153,22 @@ def count_task(task: Task, limit: int | None = None) -> TaskCount:
     return count
 
 
-def _count_rows(task: Task, path: str, limit: int | None) -> int:
-    """Rows of one file (at most `limit`); Parquet's come from its footer."""
+def _count_rows(task: Task, path: str, limit: int | None) -> tuple[int, tuple[int, ...]]:
+    """Rows of one file (at most `limit`) and, for Parquet, the rows of each row group used;
+    Parquet's come from its footer."""
     if task.source.kind == "parquet":
         pfile = _parquet(path, task)
         _check_parquet_id(task, path, pfile)
-        rows = pfile.metadata.num_rows
-        return rows if limit is None else min(rows, limit)
-    return sum(1 for _ in itertools.islice(_iter_file(task, path), limit))
+        meta = pfile.metadata
+        rows = meta.num_rows if limit is None else min(meta.num_rows, limit)
+        groups, left = [], rows
+        for i in range(meta.num_row_groups):
+            if left <= 0:
+                break
+            groups.append(min(meta.row_group(i).num_rows, left))
+            left -= groups[-1]
+        return rows, tuple(groups)
+    return sum(1 for _ in itertools.islice(_iter_file(task, path), limit)), ()
 
 
 def _relative_to_glob(path: str, pattern: str) -> str:
@@ -171,10 +180,37 @@ def _relative_to_glob(path: str, pattern: str) -> str:
 
 def read_shards(count: TaskCount, rows_per_shard: int = 20_000) -> list[ReadShard]:
     return [
-        ReadShard(count.task, f.path, f.label, start, min(start + rows_per_shard, f.rows), f.offset)
+        ReadShard(count.task, f.path, f.label, start, stop, f.offset)
         for f in count.files
-        for start in range(0, f.rows, rows_per_shard)
+        for start, stop in _shard_bounds(f, rows_per_shard)
     ]
+
+
+BIG_GROUP = 16  # a Parquet row group of more than this many shards' rows is split
+
+
+def _shard_bounds(f: SourceFile, rows_per_shard: int) -> list[tuple[int, int]]:
+    """Row ranges of about `rows_per_shard` rows. In Parquet a range that starts inside a row
+    group decodes the group's earlier rows only to skip them, so ranges gather whole row
+    groups. A group of more than BIG_GROUP shards' rows is split into ranges of BIG_GROUP / 2
+    shards' rows: some rows are decoded twice, so that a huge group is still read in parallel."""
+    step = max(1, rows_per_shard)
+    if not f.groups:
+        return [(start, min(start + step, f.rows)) for start in range(0, f.rows, step)]
+    cuts, start = [0], 0
+    for rows in f.groups:
+        stop = start + rows
+        if rows > BIG_GROUP * step:
+            if cuts[-1] < start:
+                cuts.append(start)
+            cuts.extend(range(start + BIG_GROUP // 2 * step, stop, BIG_GROUP // 2 * step))
+            cuts.append(stop)
+        elif stop - cuts[-1] >= step:
+            cuts.append(stop)
+        start = stop
+    if cuts[-1] < f.rows:
+        cuts.append(f.rows)
+    return list(itertools.pairwise(cuts))
 
 
 def read_task(task: Task) -> Iterator[Example]:

@@ -343,6 +343,29 @@ def test_wanted_rows_are_the_filtered_read(
     assert scanned == [(e.example_id, e.position) for e in every]
 
 
+def test_parquet_read_shards_gather_row_groups(make_task: TaskFactory, tmp_path: Path) -> None:
+    # A range starting inside a row group would decode the group's earlier rows to skip them:
+    # ranges end on group bounds, and only a group of over BIG_GROUP ranges' rows is split.
+    (tmp_path / "data").mkdir()
+    table = pa.table({"n": list(range(10_000))})
+    pq.write_table(table, tmp_path / "data" / "x.parquet", row_group_size=3_000)
+    task = make_task("{kind: parquet, path: data/x.parquet}")
+    count = count_task(task)
+    assert count.files[0].groups == (3_000, 3_000, 3_000, 1_000)
+    bounds = [(s.start, s.stop) for s in read_shards(count, 4_000)]
+    assert bounds == [(0, 6_000), (6_000, 10_000)]
+    assert [(s.start, s.stop) for s in read_shards(count, 1_000)][:3] == [
+        (0, 3_000),
+        (3_000, 6_000),
+        (6_000, 9_000),
+    ]
+    small = [(s.start, s.stop) for s in read_shards(count, 100)]  # groups of 30 ranges: split
+    assert small[:2] == [(0, 800), (800, 1_600)] and small[-1] == (9_000, 10_000)
+    limited = count_task(task, limit=4_500)
+    assert limited.files[0].groups == (3_000, 1_500)
+    assert [(s.start, s.stop) for s in read_shards(limited, 2_000)] == [(0, 3_000), (3_000, 4_500)]
+
+
 def test_parquet_rows_are_counted_from_the_footer(make_task: TaskFactory, tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     pq.write_table(pa.table({"n": list(range(1_234))}), tmp_path / "data" / "x.parquet")
