@@ -105,7 +105,13 @@ def render(template: Template, variables: dict[str, Any]) -> str:
     """`template.render(variables)` without its two per-call copies (the variables merged into
     the globals, whose ChainMap is slow to iterate): `variables` must already hold
     `template_globals()`. A template's own assignments go to the context, never to
-    `variables`, so one dict serves every template of an example."""
+    `variables`, so one dict serves every template of an example.
+
+    A template that is just `{{ name }}` (see templates._single_name) is str(value) when the
+    name is defined; Jinja itself renders it otherwise, to raise its error."""
+    name = getattr(template, "flanmix_name", None)
+    if name is not None and name in variables:
+        return str(variables[name])
     ctx = template.environment.context_class(
         template.environment, variables, template.name, template.blocks
     )

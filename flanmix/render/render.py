@@ -127,11 +127,15 @@ def usable_templates(family: CompiledFamily, leaf: LeafContext) -> tuple[Compile
     """The family's templates for the leaf's template type (and few-shot format), inverted
     ones for inverted tasks only."""
     fmt = leaf.fewshot_format
-    return tuple(
-        t
-        for t in family.for_type(leaf.template_type)
-        if t.spec.inverted == leaf.inverted and (fmt is None or fmt in t.spec.fewshot_formats)
-    )
+    key = ("usable", leaf.template_type, leaf.inverted, fmt)  # asked for every example
+    found = family.exemplar_cache.get(key)
+    if found is None:
+        found = family.exemplar_cache[key] = tuple(
+            t
+            for t in family.for_type(leaf.template_type)
+            if t.spec.inverted == leaf.inverted and (fmt is None or fmt in t.spec.fewshot_formats)
+        )
+    return found  # type: ignore[no-any-return]
 
 
 def assigned_template(

@@ -37,7 +37,8 @@ class CompiledFamily:
     compat: str | None = None
     fewshot: FewShotPattern = field(default_factory=FewShotPattern)
     fewshot_header: Template | None = None  # the family pattern's header, compiled
-    # Rendered pool exemplars (render/fewshot.py); not part of the family's identity.
+    # Per-family memos (render/render.py, render/fewshot.py): rendered pool exemplars, their
+    # token counts, the usable templates per leaf; not part of the family's identity.
     exemplar_cache: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -86,6 +87,17 @@ def _compile(
     return ast, compiled
 
 
+def _single_name(ast: nodes.Template) -> str | None:
+    """The variable a template consists of, for `{{ name }}` and nothing else: Jinja renders
+    it as str(value), which render() then does without a Jinja context."""
+    body = ast.body
+    if len(body) == 1 and isinstance(body[0], nodes.Output) and len(body[0].nodes) == 1:
+        node = body[0].nodes[0]
+        if isinstance(node, nodes.Name) and node.ctx == "load":
+            return node.name
+    return None
+
+
 def _constant(ast: nodes.Template) -> str | None:
     """The text of a template that is plain text (no expressions or statements), else None."""
     if all(
@@ -107,6 +119,8 @@ def compile_family(family: Family) -> CompiledFamily:
     for i, t in enumerate(family.spec.templates):
         input_ast, input_tpl = _compile(t.input, family, ("templates", i, "input"))
         target_ast, target_tpl = _compile(t.target, family, ("templates", i, "target"))
+        for ast, tpl in ((input_ast, input_tpl), (target_ast, target_tpl)):
+            tpl.flanmix_name = _single_name(ast)  # type: ignore[attr-defined]
         asts = [input_ast, target_ast]
         choices: Any = None
         if isinstance(t.answer_choices, str):

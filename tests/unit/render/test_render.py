@@ -478,3 +478,27 @@ def test_inputs_and_targets_are_stripped() -> None:
     )
     row = render_ok(fam, leaf(), example())
     assert (row["inputs"], row["targets"]) == ("a fine day", "good")
+
+
+@pytest.mark.parametrize("value", ["yes", "", 7, 1.5, None, True, ["a", 1], {"k": "v"}])
+def test_a_lone_variable_renders_as_jinja_would(value: Any) -> None:
+    # `{{ name }}` skips Jinja (render() returns str(value)); the text must be Jinja's own.
+    fam = family({"input": "{{ label }}", "target": "{{label}}", "types": ["zs_opt"]})
+    jinja = environment().from_string("{{ label }}").render(label=value)
+    t = fam.templates[0]
+    assert t.input.flanmix_name == t.target.flanmix_name == "label"  # type: ignore[attr-defined]
+    row, reason = render_example(fam, leaf(), example({"label": value}))
+    if jinja.strip():
+        assert row is not None and row["inputs"] == row["targets"] == jinja
+    else:
+        assert reason == EMPTY_RENDER
+
+
+def test_a_lone_missing_variable_is_a_missing_field() -> None:
+    fam = family({"input": "{{ text }}", "target": "{{ nope }}", "types": ["zs_opt"]})
+    assert render_example(fam, leaf(), example()) == (None, MISSING_FIELD)
+    # anything more than a lone name (a filter, an attribute, text around it) goes to Jinja
+    fam = family({"input": "{{ text|upper }} x", "target": "{{ label }}!", "types": ["zs_opt"]})
+    assert fam.templates[0].input.flanmix_name is None  # type: ignore[attr-defined]
+    assert fam.templates[0].target.flanmix_name is None  # type: ignore[attr-defined]
+    assert render_ok(fam, leaf(), example())["targets"] == "good!"
