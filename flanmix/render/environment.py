@@ -8,13 +8,14 @@ type).
 
 from __future__ import annotations
 
-import random
 from functools import cache
 from typing import Any
 
 from jinja2 import StrictUndefined, Template, pass_context
 from jinja2.runtime import Context
 from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from flanmix.hashing import HashRandom, seeded_rng
 
 RNG_VAR = "flanmix_rng"
 
@@ -24,21 +25,19 @@ class LazyRng:
 
     def __init__(self, parts: tuple[object, ...]) -> None:
         self._parts = parts
-        self._rng: random.Random | None = None
+        self._rng: HashRandom | None = None
 
-    def get(self) -> random.Random:
+    def get(self) -> HashRandom:
         if self._rng is None:
-            from flanmix.hashing import seeded_rng
-
             self._rng = seeded_rng(*self._parts)
         return self._rng
 
 
-def _rng(ctx: Context) -> random.Random:
+def _rng(ctx: Context) -> HashRandom:
     rng = ctx.get(RNG_VAR)
     if isinstance(rng, LazyRng):
         return rng.get()
-    if not isinstance(rng, random.Random):
+    if not isinstance(rng, HashRandom):
         raise RuntimeError("choice/shuffle need the per-example RNG; render through flanmix")
     return rng
 

@@ -7,9 +7,10 @@ target, as Flan does for such markers.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from flanmix.hashing import HashRandom
 
 # Our own candidate lists (Flan 2022 uses lists of the same kind).
 STARTS = (
@@ -90,5 +91,5 @@ class OptionsStyle:
 FIXED_STYLE = OptionsStyle("OPTIONS:", FIXED, "")
 
 
-def draw_style(rng: random.Random) -> OptionsStyle:
+def draw_style(rng: HashRandom) -> OptionsStyle:
     return OptionsStyle(rng.choice(STARTS), rng.choice(MARKERS), rng.choice(ENDS))
