@@ -316,7 +316,8 @@ def _check_pack_length(
         if not zero_shot:
             continue
         family = compile_family(mixture.families[task.family])
-        for example in read_shard(task, read_shards(counts[name], SAMPLE_ROWS)[0]):
+        first = read_shards(counts[name], SAMPLE_ROWS)[0]  # may hold whole row groups
+        for example in itertools.islice(read_shard(task, first), SAMPLE_ROWS):
             for lt in zero_shot:
                 row, _ = render_example(family, leaf_context(task, lt, mixture.seed), example)
                 if row is None:

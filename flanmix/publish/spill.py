@@ -155,6 +155,7 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
     with ExitStack() as stack:
         # Only the parts with rows in this range are opened.
         wanted = [(part, batches) for part in parts if (batches := part.batches(first, last))]
+        allow_open_files(len(wanted))
         readers = [(_open(part.path, stack), batches) for part, batches in wanted]
         for bucket in range(first, last + 1):
             pieces = [r.get_batch(b[bucket]) for r, b in readers if bucket in b]
@@ -172,6 +173,20 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
             if len(rows):
                 keys = [np.asarray(table[name].to_numpy())[rows] for name in reversed(ORDER)]
                 yield table.take(pa.array(rows[np.lexsort(keys)]))
+
+
+def allow_open_files(count: int) -> None:
+    """Raise this process's soft limit on open files to hold `count` more (a shard writer
+    reads every spill part at once), up to the hard limit."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = count + 256  # the runner's own files and sockets
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE,
+            (want if hard == resource.RLIM_INFINITY else min(want, hard), hard),
+        )
 
 
 def create_file(path: str, stack: ExitStack) -> Any:

@@ -286,6 +286,8 @@ def _word_counts(texts: pa.Array, chunk: int = 1 << 20) -> pa.Array:
     """
     if texts.type != pa.string():  # e.g. large_string from a hand-made file
         return _unicode_words(texts)
+    if not len(texts):  # its offsets buffer may be missing
+        return pa.array([], pa.int64())
     offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
     offsets = offsets.astype(np.int64)
     buf = texts.buffers()[2]

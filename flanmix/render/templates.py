@@ -93,7 +93,8 @@ def _single_name(ast: nodes.Template) -> str | None:
     body = ast.body
     if len(body) == 1 and isinstance(body[0], nodes.Output) and len(body[0].nodes) == 1:
         node = body[0].nodes[0]
-        if isinstance(node, nodes.Name) and node.ctx == "load":
+        # `self` is Jinja's reference to the template, never a field
+        if isinstance(node, nodes.Name) and node.ctx == "load" and node.name != "self":
             return node.name
     return None
 

@@ -193,7 +193,8 @@ def _shard_bounds(f: SourceFile, rows_per_shard: int) -> list[tuple[int, int]]:
     """Row ranges of about `rows_per_shard` rows. In Parquet a range that starts inside a row
     group decodes the group's earlier rows only to skip them, so ranges gather whole row
     groups. A group of more than BIG_GROUP shards' rows is split into ranges of BIG_GROUP / 2
-    shards' rows: some rows are decoded twice, so that a huge group is still read in parallel."""
+    shards' rows, so that a huge group is still read in parallel: the k-th range decodes the
+    k - 1 before it too. A smaller group is one read shard (read by one worker)."""
     step = max(1, rows_per_shard)
     if not f.groups:
         return [(start, min(start + step, f.rows)) for start in range(0, f.rows, step)]

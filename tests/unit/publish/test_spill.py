@@ -114,3 +114,19 @@ def test_spill_and_shards_work_at_a_url() -> None:
     fs = fsspec.filesystem("memory")
     assert info["rows"] == 300 and fs.size("/spill-test/out.parquet") == info["bytes"]
     fs.rm("/spill-test", recursive=True)
+
+
+def test_writers_may_hold_more_spill_parts_than_the_soft_open_file_limit() -> None:
+    import resource
+
+    from flanmix.publish.spill import allow_open_files
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        low = 512 if hard == resource.RLIM_INFINITY else min(512, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (low, hard))
+        allow_open_files(400)
+        got = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert got >= (656 if hard == resource.RLIM_INFINITY else min(656, hard))
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -238,3 +238,8 @@ def test_word_counts_are_str_split_counts(texts: list[str | None], start: int, c
     array = pa.array(texts, pa.string()).slice(start)
     want = [len(t.split()) if t else 0 for t in texts[start:]]
     assert summary._word_counts(array, chunk).to_pylist() == want
+
+
+def test_word_counts_of_an_empty_array() -> None:
+    assert summary._word_counts(pa.array([], pa.string())).to_pylist() == []
+    assert summary._word_counts(pa.array(["a b"], pa.string()).slice(1)).to_pylist() == []

@@ -502,3 +502,12 @@ def test_a_lone_missing_variable_is_a_missing_field() -> None:
     assert fam.templates[0].input.flanmix_name is None  # type: ignore[attr-defined]
     assert fam.templates[0].target.flanmix_name is None  # type: ignore[attr-defined]
     assert render_ok(fam, leaf(), example())["targets"] == "good!"
+
+
+def test_self_is_not_a_field_even_alone() -> None:
+    # Jinja's `self` is the template reference; the lone-name shortcut must leave it to Jinja.
+    fam = family({"input": "{{ text }}", "target": "{{ self }}", "types": ["zs_opt"]})
+    assert fam.templates[0].target.flanmix_name is None  # type: ignore[attr-defined]
+    jinja = environment().from_string("{{ self }}").render({"self": "field"})
+    row = render_ok(fam, leaf(), example({"text": "a", "self": "field"}))
+    assert row["targets"] == jinja != "field"
