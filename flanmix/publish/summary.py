@@ -344,6 +344,8 @@ def _ascii_words(data: np.ndarray, starts: np.ndarray) -> np.ndarray:
 
 
 def _unicode_words(texts: pa.Array) -> pa.Array:
+    """Arrow's split on Unicode whitespace (unlike RE2's \\S, no-break and ideographic spaces
+    are spaces, as in Python)."""
     trimmed = pc.utf8_trim_whitespace(texts.fill_null(""))
     n = pc.list_value_length(pc.utf8_split_whitespace(trimmed))
     return pc.if_else(pc.equal(trimmed, ""), 0, n).cast(pa.int64())

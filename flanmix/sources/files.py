@@ -245,9 +245,8 @@ def _example_id(task: Task, shard: ReadShard, row: int, value: Any) -> str:
 
 
 def _read_parquet_shard(task: Task, shard: ReadShard, wanted: Wanted) -> Iterator[Example]:
-    id_field = task.source.id_field
     with _reading(task, shard.path):
-        yield from _wanted_rows(task, shard, wanted, id_field)
+        yield from _wanted_rows(task, shard, wanted)
 
 
 def scan_ids(task: Task, shard: ReadShard, see: Callable[[str, int], object]) -> None:
@@ -264,25 +263,13 @@ def scan_ids(task: Task, shard: ReadShard, see: Callable[[str, int], object]) ->
         return
     id_field = task.source.id_field
     with _reading(task, shard.path):
-        columns = [id_field] if id_field else []
-        for row, batch in _parquet_batches(task, shard.path, shard.start, columns):
-            n = min(batch.num_rows, shard.stop - row)
-            if n <= 0:
-                break
-            values = batch.column(0).to_pylist()[:n] if id_field else [None] * n
-            for i, value in enumerate(values):
-                see(_example_id(task, shard, row + i, value), shard.offset + row + i)
+        for row, _, ids in _id_batches(task, shard, [id_field] if id_field else []):
+            for i, example_id in enumerate(ids):
+                see(example_id, shard.offset + row + i)
 
 
-def _wanted_rows(
-    task: Task, shard: ReadShard, wanted: Wanted, id_field: str | None
-) -> Iterator[Example]:
-    for row, batch in _parquet_batches(task, shard.path, shard.start):
-        batch = batch.slice(0, max(0, shard.stop - row))
-        if not batch.num_rows:
-            break
-        values = batch.column(id_field).to_pylist() if id_field else [None] * batch.num_rows
-        ids = [_example_id(task, shard, row + i, v) for i, v in enumerate(values)]
+def _wanted_rows(task: Task, shard: ReadShard, wanted: Wanted) -> Iterator[Example]:
+    for row, batch, ids in _id_batches(task, shard):
         keep = [wanted(i, shard.offset + row + n) for n, i in enumerate(ids)]
         if not any(keep):
             continue
@@ -290,6 +277,20 @@ def _wanted_rows(
         rows = [row + n for n, k in enumerate(keep) if k]
         for r, fields in zip(rows, _records(picked), strict=True):
             yield Example(task.name, ids[r - row], shard.offset + r, fields)
+
+
+def _id_batches(
+    task: Task, shard: ReadShard, columns: list[str] | None = None
+) -> Iterator[tuple[int, pa.RecordBatch, list[str]]]:
+    """The shard's Parquet batches (of `columns`, which must hold the id field if there is
+    one), cut at its stop: (row of the first record, batch, example ids)."""
+    id_field = task.source.id_field
+    for row, batch in _parquet_batches(task, shard.path, shard.start, columns):
+        batch = batch.slice(0, max(0, shard.stop - row))
+        if not batch.num_rows:
+            break
+        values = batch.column(id_field).to_pylist() if id_field else [None] * batch.num_rows
+        yield row, batch, [_example_id(task, shard, row + i, v) for i, v in enumerate(values)]
 
 
 def _records(batch: pa.RecordBatch) -> Iterator[dict[str, Any]]:
