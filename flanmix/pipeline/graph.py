@@ -17,8 +17,8 @@ from flanmix.pipeline.transforms import (
     RenderWindows,
     SmallestPerKey,
     SpreadInOrder,
-    choose,
     choose_deduplicated,
+    choose_parked,
     dedup_parts,
     find_duplicates,
     pool_candidates,
@@ -91,7 +91,7 @@ def build_graph(
         choices = (
             rendered.candidates
             | "GroupCandidates" >> beam.GroupByKey()
-            | "Choose" >> beam.Map(choose, quotas, windows, repeats)
+            | "Choose" >> beam.Map(choose_parked, quotas, windows, repeats)
         )
     else:
         # Duplicates are found per dedup key, a bucket of keys per element, before any

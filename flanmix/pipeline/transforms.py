@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+import os
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -13,6 +14,7 @@ from typing import Any, NamedTuple
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
 from apache_beam.transforms.window import GlobalWindow
 from apache_beam.utils.timestamp import MIN_TIMESTAMP
 from apache_beam.utils.windowed_value import WindowedValue
@@ -32,7 +34,15 @@ from flanmix.plan.selection import (
 from flanmix.publish.layout_shards import LayoutShards
 from flanmix.publish.layouts import LayoutOptions
 from flanmix.publish.parquet import row_bytes, shard_name
-from flanmix.publish.spill import SpillBuffer, SpillPart, shard_range, write_range_shard
+from flanmix.publish.spill import (
+    Parked,
+    SpillBuffer,
+    SpillPart,
+    fetch,
+    park,
+    shard_range,
+    write_range_shard,
+)
 from flanmix.publish.summary import ShardCounts
 from flanmix.render.fewshot import TURNS, held_out, keyed_pool, pool_rank
 from flanmix.render.render import IN_EXEMPLAR_POOL, leaf_context, render_example
@@ -47,6 +57,29 @@ DUPLICATE = "duplicate"
 
 
 SPILL_BYTES = 16 << 20  # rendered rows a render step buffers before writing a spill part
+
+
+def prefer_jemalloc() -> None:
+    """Make jemalloc Arrow's allocator, unless ARROW_DEFAULT_MEMORY_POOL already names one or
+    pyarrow was built without it. Arrow's usual one (mimalloc) keeps the pages that reading
+    sources and writing spill parts and shards free: in a worker they were about 120 MB of
+    its peak (benchmarks/README.md)."""
+    if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
+        return
+    try:
+        pool = pa.jemalloc_memory_pool()
+    except NotImplementedError:
+        return
+    # Arrow's C++ code picks its default pool from this variable once, at first use: set
+    # here, it holds for this process if nothing allocated yet, and for the local runner's
+    # worker processes, which inherit it. pyarrow's own default is switched either way.
+    os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
+    pa.set_memory_pool(pool)
+
+
+# Every process that runs these steps imports this module first: the driver, which starts
+# local workers, and remote workers alike.
+prefer_jemalloc()
 
 
 _INDEXES: dict[str, NgramIndex] = {}  # per worker process: loaded once, shared by DoFns
@@ -72,6 +105,10 @@ class Layout:
     turns: bool = False  # keep few-shot rows' chat turns in the spill (--fewshot-as-turns)
 
     @property
+    def candidates(self) -> str:
+        return f"{self.spill}/candidates"  # parked candidates: removed with the spill
+
+    @property
     def leaf_ids(self) -> dict[Leaf, int]:
         return {leaf: i for i, leaf in enumerate(self.leaves)}
 
@@ -91,8 +128,8 @@ class RenderWindows(beam.DoFn):
     """Read one source shard and render, per template type of its task, the rows inside that
     leaf's window; park them in spill parts.
 
-    Main output: (leaf, packed candidates): the (rank hash, position, bytes, dedup key) of
-    every window row that rendered, as one bytes value per leaf and shard.
+    Main output: (leaf, Parked candidates): the (rank hash, position, bytes, dedup key) of
+    every window row that rendered, packed per leaf and shard and parked beside the spill.
     Tagged "spill": the SpillParts written. Tagged "counts": ((leaf, "read"|reason), n),
     summed per shard so that counting costs one element per shard, not one per row.
     Tagged "matches": one evidence record per row that shares n-grams with an eval set.
@@ -186,8 +223,11 @@ class RenderWindows(beam.DoFn):
         for leaf in candidates:
             if read:
                 counts[(leaf, READ)] += read
-        for leaf, packed in candidates.items():
-            yield leaf, packed.tobytes()
+        # Parked, not yielded: a runner would hold every candidate of the build in memory
+        # until the last shard rendered (its local runner several copies of them).
+        leaves = list(candidates)
+        parked = park(self._layout.candidates, [candidates[leaf].tobytes() for leaf in leaves])
+        yield from zip(leaves, parked, strict=True)
         for item in sorted(counts.items()):
             yield beam.pvalue.TaggedOutput("counts", item)
 
@@ -418,6 +458,17 @@ def choose(
     )
 
 
+def choose_parked(
+    item: tuple[Leaf, Iterable[Parked]],
+    quotas: dict[Leaf, int],
+    windows: dict[Leaf, Window],
+    repeats: bool,
+) -> tuple[Leaf, Choice]:
+    """`choose`, from the leaf's parked candidates."""
+    leaf, parked = item
+    return choose((leaf, fetch(parked)), quotas, windows, repeats)
+
+
 def choose_deduplicated(
     item: tuple[Leaf, dict[str, list[Any]]],
     quotas: dict[Leaf, int],
@@ -428,7 +479,7 @@ def choose_deduplicated(
     the number of its rows with a twin in another leaf."""
     leaf, grouped = item
     return choose(
-        (leaf, grouped["candidates"]),
+        (leaf, fetch(grouped["candidates"])),
         quotas,
         windows,
         repeats,
@@ -439,11 +490,12 @@ def choose_deduplicated(
 
 
 def dedup_parts(
-    item: tuple[Leaf, bytes], leaf_ids: dict[Leaf, int], buckets: int
+    item: tuple[Leaf, Parked], leaf_ids: dict[Leaf, int], buckets: int
 ) -> Iterator[tuple[int, bytes]]:
-    """A shard's candidates of one leaf, split by dedup key into buckets, as (key, rank hash,
-    leaf id, position) rows: one element per bucket crosses the shuffle, not one per row."""
-    leaf, packed = item
+    """A shard's parked candidates of one leaf, split by dedup key into buckets, as (key, rank
+    hash, leaf id, position) rows: one element per bucket crosses the shuffle, not one per row."""
+    leaf, parked = item
+    (packed,) = fetch([parked])
     rows = np.frombuffer(packed, dtype=np.uint64).reshape(-1, DEDUP_CANDIDATE)
     if not len(rows):
         return

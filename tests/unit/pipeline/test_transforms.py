@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from array import array
 from pathlib import Path
 
 import apache_beam as beam
 import pyarrow.parquet as pq
+import pytest
 from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 from apache_beam.testing.test_pipeline import TestPipeline as BeamTestPipeline
 from apache_beam.testing.util import assert_that, equal_to
@@ -20,10 +22,13 @@ from flanmix.pipeline.transforms import (
     RenderWindows,
     SmallestPerKey,
     choose,
+    choose_parked,
+    prefer_jemalloc,
     shard_count,
     write_shard,
 )
 from flanmix.plan.selection import FULL, Window, first_window
+from flanmix.publish.spill import fetch
 from flanmix.sources.files import count_task, read_shards
 from flanmix.spec.load import load_mixture
 
@@ -129,8 +134,8 @@ def test_render_windows_counts_every_read_and_renders_only_the_window(
         ("c", "zs_opt"): 30,
     }
     rendered: dict = {}
-    for leaf, packed in candidates:
-        flat = array("Q", packed)
+    for leaf, parked in candidates:
+        flat = array("Q", fetch([parked])[0])
         rendered.setdefault(leaf, []).extend(flat[0::CANDIDATE])
     assert len(rendered[("a", "zs_noopt")]) == 0
     assert len(rendered[("a", "zs_opt")]) == 40
@@ -177,10 +182,10 @@ def test_write_shard_keeps_the_selected_copies_in_hash_order(
     windows[("c", "zs_opt")] = Window(FULL, copies=2)
     _, candidates, parts = render(tiny_mixture, tmp_path, windows)
     grouped: dict = {}
-    for leaf, packed in candidates:
-        grouped.setdefault(leaf, []).append(packed)
+    for leaf, parked in candidates:
+        grouped.setdefault(leaf, []).append(parked)
     quotas = {leaf: 10 for leaf in leaves} | {("c", "zs_opt"): 45}  # 30 rows, 15 repeated
-    choices = dict(choose(item, quotas, windows, True) for item in grouped.items())
+    choices = dict(choose_parked(item, quotas, windows, True) for item in grouped.items())
     infos = [write_shard(i, str(tmp_path / "out"), 2, parts, choices, leaves) for i in range(2)]
     again = [
         write_shard(i, str(tmp_path / "again"), 2, list(reversed(parts)), choices, leaves)
@@ -201,3 +206,27 @@ def test_write_shard_keeps_the_selected_copies_in_hash_order(
     tables = [pq.read_table(tmp_path / "out" / info["path"]) for info in infos]
     assert sum(t.num_rows for t in tables) == 85
     assert infos[0]["path"] == "data/train-00000-of-00002.parquet"
+
+
+def test_workers_allocate_arrow_memory_with_jemalloc_unless_told_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pyarrow as pa
+
+    before = pa.default_memory_pool()
+    try:
+        pa.set_memory_pool(pa.system_memory_pool())
+        monkeypatch.setenv("ARROW_DEFAULT_MEMORY_POOL", "system")
+        prefer_jemalloc()
+        assert pa.default_memory_pool().backend_name == "system"
+        monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL")
+        try:
+            pa.jemalloc_memory_pool()
+        except NotImplementedError:
+            pytest.skip("this pyarrow was built without jemalloc")
+        prefer_jemalloc()
+        assert pa.default_memory_pool().backend_name == "jemalloc"
+        # Local workers are started from this process: they inherit the choice.
+        assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "jemalloc"
+    finally:
+        pa.set_memory_pool(before)

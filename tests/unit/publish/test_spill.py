@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
@@ -14,9 +15,12 @@ from flanmix.hashing import stable_hash
 from flanmix.publish.parquet import COLUMNS
 from flanmix.publish.spill import (
     FULL_RANGE,
+    Parked,
     SpillBuffer,
     SpillPart,
     bucket_count,
+    fetch,
+    park,
     ranged_rows,
     shard_range,
     write_range_shard,
@@ -114,6 +118,40 @@ def test_spill_and_shards_work_at_a_url() -> None:
     fs = fsspec.filesystem("memory")
     assert info["rows"] == 300 and fs.size("/spill-test/out.parquet") == info["bytes"]
     fs.rm("/spill-test", recursive=True)
+
+
+def test_a_part_names_the_record_batch_of_each_present_bucket() -> None:
+    part = SpillPart("p.arrow", 9, 16, np.array([1, 3, 4, 9], np.uint32).tobytes())
+    assert part.batches(3, 8) == {3: 1, 4: 2}
+    assert part.batches(0, 1) == {1: 0}
+    assert part.batches(9, 15) == {9: 3}
+    assert part.batches(10, 15) == {} and SpillPart("e.arrow", 0, 16).batches(0, 15) == {}
+
+
+def test_parked_values_come_back_in_order_and_empty_ones_write_no_file(tmp_path: Path) -> None:
+    values = [b"abc", b"", bytes(range(256)) * 3, b"z"]
+    parked = park(str(tmp_path / "parked"), values)
+    assert len({p.path for p in parked}) == 1
+    assert fetch(parked) == values
+    assert fetch(list(reversed(parked))) == list(reversed(values))
+    nothing = park(str(tmp_path / "empty"), [b"", b""])
+    assert fetch(nothing) == [b"", b""] and not (tmp_path / "empty").exists()
+
+
+def test_parked_values_work_at_a_url() -> None:
+    fsspec = pytest.importorskip("fsspec")
+    parked = park("memory://park-test/parked", [b"one", b"two"])
+    assert parked[0].path.startswith("memory://") and fetch(parked) == [b"one", b"two"]
+    fsspec.filesystem("memory").rm("/park-test", recursive=True)
+
+
+def test_a_truncated_parked_file_is_an_error_not_fewer_candidates(tmp_path: Path) -> None:
+    (parked,) = park(str(tmp_path), [b"0123456789"])
+    Path(parked.path).write_bytes(b"01234")
+    with pytest.raises(OSError, match="5 of 10 parked bytes"):
+        fetch([parked])
+    with pytest.raises(FileNotFoundError):
+        fetch([Parked(str(tmp_path / "gone.bin"), 0, 3)])
 
 
 def test_writers_may_hold_more_spill_parts_than_the_soft_open_file_limit() -> None:
