@@ -1,8 +1,9 @@
 """Spill files: rendered rows parked on disk (or in a bucket) between rendering and the shard
 writers, so that no runner ever holds the output in memory.
 
-Each render step writes its rows to a spill *part*: an Arrow IPC file sorted by shard hash,
-with one record batch per hash *bucket* (the top bits of the shard hash). Output shard `i` of
+Each render step writes its rows to a spill *part*: an Arrow IPC stream sorted by shard hash,
+with one record batch per hash *bucket* (the top bits of the shard hash), whose byte spans the
+part records. Output shard `i` of
 `n` owns the hash range `[i * 2**64 / n, (i + 1) * 2**64 / n)`; its writer walks the buckets
 of that range in order, reading one bucket from every part at a time. Memory per writer is
 therefore one bucket of the whole output plus one output row group, whatever the output size.
@@ -66,13 +67,20 @@ class SpillPart:
     # Bytes, not a tuple of ints: every writer holds every part's list, ~1,000 buckets each
     # in a build of 10M rows.
     present: bytes = b""
+    # uint64 file offsets: record batch i is the IPC message in bytes [ends[i], ends[i + 1]).
+    # Writers read a batch by its span, so they never open the part as an IPC file: a file
+    # reader per part (every part is read at once) held ~50 KB each, 60 MB at 10M rows.
+    ends: bytes = b""
 
-    def batches(self, first: int, last: int) -> dict[int, int]:
-        """Bucket -> record batch, for this part's buckets in [first, last]."""
+    def batches(self, first: int, last: int) -> dict[int, tuple[int, int]]:
+        """Bucket -> (start, stop) of its record batch, for this part's buckets in
+        [first, last]."""
         present = np.frombuffer(self.present, np.uint32)
+        ends = np.frombuffer(self.ends, np.uint64).tolist()
         lo = int(np.searchsorted(present, first, side="left"))
         hi = int(np.searchsorted(present, last, side="right"))
-        return dict(zip(present[lo:hi].tolist(), range(lo, hi), strict=True))
+        buckets = present[lo:hi].tolist()
+        return {b: (ends[i], ends[i + 1]) for b, i in zip(buckets, range(lo, hi), strict=True)}
 
 
 @dataclass(frozen=True)
@@ -161,13 +169,24 @@ class SpillBuffer:
         options = IPC_REMOTE if "://" in path else IPC_LOCAL
         with ExitStack() as stack:
             sink = create_file(path, stack)
-            with pa.ipc.new_file(sink, SPILL_SCHEMA, options=options) as writer:
+            with pa.ipc.new_stream(sink, SPILL_SCHEMA, options=options) as writer:
+                # The schema goes out with the first batch: an empty one first, so that each
+                # bucket's batch starts where the file ends before it is written.
+                writer.write_batch(_one_batch(table.slice(0, 0)))
+                ends = [sink.tell()]
                 bounds = _bucket_bounds(table["shard_hash"], buckets)
                 for bucket, (start, stop) in enumerate(bounds):
                     if stop > start:  # empty buckets are left out: many small parts stay small
                         writer.write_batch(_one_batch(table.slice(start, stop - start)))
                         present.append(bucket)
-        return SpillPart(path, table.num_rows, buckets, np.array(present, np.uint32).tobytes())
+                        ends.append(sink.tell())
+        return SpillPart(
+            path,
+            table.num_rows,
+            buckets,
+            np.array(present, np.uint32).tobytes(),
+            np.array(ends, np.uint64).tobytes(),
+        )
 
 
 def _bucket_bounds(hashes: pa.ChunkedArray, buckets: int) -> list[tuple[int, int]]:
@@ -185,11 +204,34 @@ def _one_batch(table: pa.Table) -> pa.RecordBatch:
     return batches[0] if batches else pa.RecordBatch.from_pylist([], schema=SPILL_SCHEMA)
 
 
-def _open(path: str, stack: ExitStack) -> pa.ipc.RecordBatchFileReader:
+Span = tuple[int, int]
+
+
+def _batch_reader(path: str, stack: ExitStack) -> Callable[[Span], pa.RecordBatch]:
+    """Reads a part's record batches by their byte spans."""
     if "://" in path:
-        return pa.ipc.open_file(_open_bytes(path, stack))
-    # Plain reads, not a memory map: mapped pages would count as the writer's memory.
-    return pa.ipc.open_file(stack.enter_context(pa.OSFile(path, "rb")))
+        source = _open_bytes(path, stack)
+
+        def read(start: int, size: int) -> bytes:
+            source.seek(start)
+            return bytes(source.read(size))
+    else:
+        # Plain reads, not a memory map: mapped pages would count as the writer's memory.
+        fd = os.open(path, os.O_RDONLY)
+        stack.callback(os.close, fd)
+
+        def read(start: int, size: int) -> bytes:
+            return os.pread(fd, size, start)
+
+    def batch(span: Span) -> pa.RecordBatch:
+        start, stop = span
+        data = read(start, stop - start)
+        if len(data) != stop - start:
+            raise OSError(f"{path}: spill part cut short at byte {start + len(data)}")
+        message = pa.ipc.read_message(pa.py_buffer(data))
+        return pa.ipc.read_record_batch(message, SPILL_SCHEMA)
+
+    return batch
 
 
 Keep = Callable[[pa.Table], Any]  # a table's rows -> which to keep (a sequence of bools)
@@ -206,9 +248,9 @@ def ranged_rows(parts: Sequence[SpillPart], lo: int, hi: int, keep: Keep) -> Ite
         # Only the parts with rows in this range are opened.
         wanted = [(part, batches) for part in parts if (batches := part.batches(first, last))]
         allow_open_files(len(wanted))
-        readers = [(_open(part.path, stack), batches) for part, batches in wanted]
+        readers = [(_batch_reader(part.path, stack), batches) for part, batches in wanted]
         for bucket in range(first, last + 1):
-            pieces = [r.get_batch(b[bucket]) for r, b in readers if bucket in b]
+            pieces = [read(b[bucket]) for read, b in readers if bucket in b]
             table = pa.Table.from_batches(pieces, SPILL_SCHEMA)
             if not table.num_rows:
                 continue

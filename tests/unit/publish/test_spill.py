@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -121,11 +122,22 @@ def test_spill_and_shards_work_at_a_url() -> None:
 
 
 def test_a_part_names_the_record_batch_of_each_present_bucket() -> None:
-    part = SpillPart("p.arrow", 9, 16, np.array([1, 3, 4, 9], np.uint32).tobytes())
-    assert part.batches(3, 8) == {3: 1, 4: 2}
-    assert part.batches(0, 1) == {1: 0}
-    assert part.batches(9, 15) == {9: 3}
+    present = np.array([1, 3, 4, 9], np.uint32).tobytes()
+    ends = np.array([100, 150, 170, 300, 310], np.uint64).tobytes()
+    part = SpillPart("p.arrow", 9, 16, present, ends)
+    assert part.batches(3, 8) == {3: (150, 170), 4: (170, 300)}
+    assert part.batches(0, 1) == {1: (100, 150)}
+    assert part.batches(9, 15) == {9: (300, 310)}
     assert part.batches(10, 15) == {} and SpillPart("e.arrow", 0, 16).batches(0, 15) == {}
+
+
+def test_a_part_is_an_arrow_stream_and_a_cut_one_is_an_error(tmp_path: Path) -> None:
+    (part,) = spill(str(tmp_path / "spill"), range(50), per_part=50, buckets=16)
+    assert pa.ipc.open_stream(part.path).read_all().num_rows == 50
+    data = Path(part.path).read_bytes()
+    Path(part.path).write_bytes(data[: len(data) // 2])
+    with pytest.raises(OSError, match="spill part cut short"):
+        list(ranged_rows([part], 0, FULL_RANGE, keep_all))
 
 
 def test_parked_values_come_back_in_order_and_empty_ones_write_no_file(tmp_path: Path) -> None:
