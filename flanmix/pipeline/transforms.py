@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import heapq
 import os
 from array import array
@@ -59,6 +60,14 @@ DUPLICATE = "duplicate"
 SPILL_BYTES = 16 << 20  # rendered rows a render step buffers before writing a spill part
 
 
+# jemalloc's settings (JE_ARROW_MALLOC_CONF) in flanmix's processes: freed pages go back to the
+# system at once, as Arrow itself configures jemalloc where it has no background thread. With
+# Arrow's usual 1 s decays a worker kept pages that each output shard it wrote had freed: at
+# 10M rows it grew by ~300 MB while writing (benchmarks/README.md, fourth round). The cost is
+# the kernel zeroing pages again: ~4% of a 1M build's time.
+JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
+
+
 def prefer_jemalloc() -> None:
     """Make jemalloc Arrow's allocator, unless ARROW_DEFAULT_MEMORY_POOL already names one or
     pyarrow was built without it. Arrow's usual one (mimalloc) keeps the pages that reading
@@ -66,6 +75,8 @@ def prefer_jemalloc() -> None:
     its peak (benchmarks/README.md)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
+    # Read when jemalloc starts, at its first allocation: set before anything can allocate.
+    os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)
     try:
         pool = pa.jemalloc_memory_pool()
     except NotImplementedError:
@@ -75,6 +86,18 @@ def prefer_jemalloc() -> None:
     # worker processes, which inherit it. pyarrow's own default is switched either way.
     os.environ["ARROW_DEFAULT_MEMORY_POOL"] = "jemalloc"
     pa.set_memory_pool(pool)
+
+
+def release_malloc_heap() -> None:
+    """Give the C heap's free pages back to the system (glibc's malloc_trim; elsewhere
+    nothing). A shard's numpy arrays and Python buffers leave the heap fragmented, and a
+    worker that wrote many shards kept the free pages: ~70 MB at 10M rows."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 # Every process that runs these steps imports this module first: the driver, which starts
@@ -619,6 +642,7 @@ def write_shard(
         raise
     if extra is not None:
         info["layouts"] = extra.close()
+    release_malloc_heap()  # before the next shard: a worker writes many
     per_leaf = info.pop("leaves")
     written = {"/".join(leaves[i]): n for i, n in per_leaf.items()}
     return {

@@ -209,27 +209,28 @@ Span = tuple[int, int]
 
 def _batch_reader(path: str, stack: ExitStack) -> Callable[[Span], pa.RecordBatch]:
     """Reads a part's record batches by their byte spans."""
+    # Plain reads into Arrow's allocator (a memory map's pages would count as the writer's
+    # memory). Python bytes would come from malloc, whose heap the pieces (tens of KB each, a
+    # thousand per bucket at 10M rows) fragmented: +150 MB over a worker's shards.
     if "://" in path:
-        source = _open_bytes(path, stack)
+        remote = _open_bytes(path, stack)
 
-        def read(start: int, size: int) -> bytes:
-            source.seek(start)
-            return bytes(source.read(size))
+        def read(start: int, size: int) -> pa.Buffer:
+            remote.seek(start)
+            return pa.py_buffer(remote.read(size))
     else:
-        # Plain reads, not a memory map: mapped pages would count as the writer's memory.
-        fd = os.open(path, os.O_RDONLY)
-        stack.callback(os.close, fd)
+        local = stack.enter_context(pa.OSFile(path))
 
-        def read(start: int, size: int) -> bytes:
-            return os.pread(fd, size, start)
+        def read(start: int, size: int) -> pa.Buffer:
+            local.seek(start)
+            return local.read_buffer(size)
 
     def batch(span: Span) -> pa.RecordBatch:
         start, stop = span
         data = read(start, stop - start)
-        if len(data) != stop - start:
-            raise OSError(f"{path}: spill part cut short at byte {start + len(data)}")
-        message = pa.ipc.read_message(pa.py_buffer(data))
-        return pa.ipc.read_record_batch(message, SPILL_SCHEMA)
+        if data.size != stop - start:
+            raise OSError(f"{path}: spill part cut short at byte {start + data.size}")
+        return pa.ipc.read_record_batch(pa.ipc.read_message(data), SPILL_SCHEMA)
 
     return batch
 
