@@ -60,14 +60,6 @@ DUPLICATE = "duplicate"
 SPILL_BYTES = 16 << 20  # rendered rows a render step buffers before writing a spill part
 
 
-# jemalloc's settings (JE_ARROW_MALLOC_CONF) in flanmix's processes: freed pages go back to the
-# system at once, as Arrow itself configures jemalloc where it has no background thread. With
-# Arrow's usual 1 s decays a worker kept pages that each output shard it wrote had freed: at
-# 10M rows it grew by ~300 MB while writing (benchmarks/README.md, fourth round). The cost is
-# the kernel zeroing pages again: ~4% of a 1M build's time.
-JEMALLOC_CONF = "dirty_decay_ms:0,muzzy_decay_ms:0"
-
-
 def prefer_jemalloc() -> None:
     """Make jemalloc Arrow's allocator, unless ARROW_DEFAULT_MEMORY_POOL already names one or
     pyarrow was built without it. Arrow's usual one (mimalloc) keeps the pages that reading
@@ -75,8 +67,6 @@ def prefer_jemalloc() -> None:
     its peak (benchmarks/README.md)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
-    # Read when jemalloc starts, at its first allocation: set before anything can allocate.
-    os.environ.setdefault("JE_ARROW_MALLOC_CONF", JEMALLOC_CONF)
     try:
         pool = pa.jemalloc_memory_pool()
     except NotImplementedError:
