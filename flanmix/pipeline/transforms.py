@@ -63,7 +63,7 @@ SPILL_BYTES = 16 << 20  # rendered rows a render step buffers before writing a s
 def prefer_jemalloc() -> None:
     """Make jemalloc Arrow's allocator, unless ARROW_DEFAULT_MEMORY_POOL already names one or
     pyarrow was built without it. Arrow's usual one (mimalloc) keeps the pages that reading
-    sources and writing spill parts and shards free: in a worker they were about 120 MB of
+    sources and writing spill parts and shards free: in a worker they were about 150 MB of
     its peak (benchmarks/README.md)."""
     if os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
         return
