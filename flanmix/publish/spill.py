@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import itertools
 import os
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flanmix.publish.parquet import COLUMNS, ROW_GROUP_BYTES, SCHEMA
+from flanmix.sources.files import open_path
 
 HASH_BITS = 64
 FULL_RANGE = 1 << HASH_BITS  # the end of the last shard's range
@@ -76,11 +78,10 @@ class SpillPart:
         """Bucket -> (start, stop) of its record batch, for this part's buckets in
         [first, last]."""
         present = np.frombuffer(self.present, np.uint32)
-        ends = np.frombuffer(self.ends, np.uint64).tolist()
         lo = int(np.searchsorted(present, first, side="left"))
         hi = int(np.searchsorted(present, last, side="right"))
-        buckets = present[lo:hi].tolist()
-        return {b: (ends[i], ends[i + 1]) for b, i in zip(buckets, range(lo, hi), strict=True)}
+        ends = np.frombuffer(self.ends, np.uint64)[lo : hi + 1].tolist()
+        return dict(zip(present[lo:hi].tolist(), itertools.pairwise(ends), strict=True))
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,13 @@ def fetch(parked: Iterable[Parked]) -> list[bytes]:
             out.append(b"")
             continue
         with ExitStack() as stack:
-            source = _open_bytes(p.path, stack)
+            source = stack.enter_context(open_path(p.path, "rb"))
             source.seek(p.start)
             value = source.read(p.size)
         if len(value) != p.size:
             raise OSError(f"{p.path}: {len(value)} of {p.size} parked bytes at {p.start}")
         out.append(value)
     return out
-
-
-def _open_bytes(path: str, stack: ExitStack) -> Any:
-    if "://" in path:
-        import fsspec
-
-        return stack.enter_context(fsspec.open(path, "rb"))
-    return stack.enter_context(open(path, "rb"))
 
 
 class SpillBuffer:
@@ -213,7 +206,7 @@ def _batch_reader(path: str, stack: ExitStack) -> Callable[[Span], pa.RecordBatc
     # memory). Python bytes would come from malloc, whose heap the pieces (tens of KB each, a
     # thousand per bucket at 10M rows) fragmented: its free space grew twice as fast.
     if "://" in path:
-        remote = _open_bytes(path, stack)
+        remote = stack.enter_context(open_path(path, "rb"))
 
         def read(start: int, size: int) -> pa.Buffer:
             remote.seek(start)
